@@ -1,0 +1,1 @@
+"""Carebridge's core: settings, records, message store, FHIR repository, pipeline, routing, queue and CLI."""

@@ -1,0 +1,60 @@
+"""What a mapper hands the pipeline: the FHIR resources one inbound message becomes.
+
+A mapping never touches the database. It returns resources whose references to each
+other are ``urn:uuid:`` placeholders (as in a FHIR transaction Bundle), each with the
+identity that makes it the same as a stored resource. The FHIR repository resolves
+identities and placeholders and writes new versions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class MappedResource:
+    """One resource produced by a mapping.
+
+    Example::
+
+        MappedResource(
+            resource={"resourceType": "Patient", "name": [{"family": "Doe"}]},
+            identity=[("identifier", "urn:oid:1.2.3|12345")],
+        )
+    """
+
+    resource: dict[str, Any]
+    #: Search criteria (parameter, value) that find the stored resource this one
+    #: updates; any one matching is enough. Empty: always a new resource.
+    identity: list[tuple[str, str]] = field(default_factory=list)
+    #: Top-level elements the message explicitly nulled (HL7 ``""``): removed on update.
+    #: Elements absent from ``resource`` and not listed here keep their stored value.
+    clear: list[str] = field(default_factory=list)
+    #: Placeholder other resources of the same message use to refer to this one.
+    full_url: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    #: Whether an update replaces the stored resource whole instead of merging.
+    replace: bool = False
+
+    @property
+    def resource_type(self) -> str:
+        return self.resource["resourceType"]
+
+
+@dataclass
+class MappingResult:
+    """The outcome of mapping one message: its resources, in dependency order."""
+
+    message_type: str
+    resources: list[MappedResource] = field(default_factory=list)
+    #: Human-readable notes for operators (fields dropped on purpose, defaults applied).
+    notes: list[str] = field(default_factory=list)
+
+    def as_collection_bundle(self) -> dict[str, Any]:
+        """A FHIR Bundle of type ``collection`` holding the mapped resources (the dry run's output)."""
+        return {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"fullUrl": r.full_url, "resource": r.resource} for r in self.resources],
+        }
