@@ -1,0 +1,72 @@
+"""Turns received HL7 v2 bytes into an ACK: the pipeline stores and processes, this answers.
+
+Shared by the MLLP listener and HL7-over-HTTP, so both give the same answer for the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from connectors.inbound.hl7_ack import build_ack
+from connectors.inbound.mllp import Frame
+from engine.message_store import MessageStore
+from engine.models import MessageStatus
+from engine.pipeline import Outcome, Pipeline
+from mappings.errors import MappingError
+from mappings.hl7_header import CHARSETS, read_header
+
+log = logging.getLogger(__name__)
+
+
+class Hl7Receiver:
+    """Receives HL7 v2 messages for one channel.
+
+    Example::
+
+        receiver = Hl7Receiver(pipeline, store, "mllp")
+        ack_bytes = receiver.receive(raw_bytes, peer="10.0.0.5:5123")
+    """
+
+    def __init__(self, pipeline: Pipeline, store: MessageStore, channel: str):
+        self.pipeline = pipeline
+        self.store = store
+        self.channel = channel
+
+    def receive(self, raw: bytes, peer: str | None = None) -> bytes:
+        outcome = self.pipeline.receive_hl7(raw, self.channel, peer)
+        self._log(outcome)
+        return self._encode(outcome)
+
+    def receive_frame(self, frame: Frame, peer: str) -> bytes:
+        """The MLLP listener's handler: a complete frame is received, a broken one kept and refused."""
+        if frame.problem is None:
+            return self.receive(frame.data, peer)
+        header = None
+        try:
+            header = read_header(frame.data)
+        except MappingError:
+            pass
+        try:
+            stored = self.store.store_hl7(frame.data, self.channel, peer=peer, status=MessageStatus.ERROR,
+                                          error=frame.problem)
+            message_id = stored.id
+        except Exception:
+            log.exception("could not keep a refused frame on channel %s", self.channel)
+            message_id = None
+        outcome = Outcome("rejected", header, message_id, error_code="100" if "frame" in frame.problem else "207",
+                          reason=frame.problem)
+        self._log(outcome)
+        return self._encode(outcome)
+
+    def _log(self, outcome: Outcome) -> None:
+        # Ids and codes only: no patient data in logs.
+        log.info("channel=%s message=%s type=%s control_id=%s outcome=%s%s", self.channel, outcome.message_id,
+                 outcome.header.message_type if outcome.header else None,
+                 outcome.header.control_id if outcome.header else None, outcome.status,
+                 f" reason={outcome.reason}" if outcome.reason else "")
+
+    @staticmethod
+    def _encode(outcome: Outcome) -> bytes:
+        text = build_ack(outcome)
+        codec = CHARSETS.get((outcome.header.charset if outcome.header else "").upper(), "utf-8")
+        return text.encode(codec, errors="replace")

@@ -1,0 +1,179 @@
+"""The MLLP listener: frames HL7 v2 messages off TCP connections and answers each with its ACK.
+
+It frames and acknowledges; it does not map. Each complete frame goes to a handler (the
+pipeline, run on a thread pool because it writes to the database) and the ACK goes back
+only when the handler returns, that is after the message is committed.
+
+Framing uses python-hl7's MLLP block characters and its stream writer. Reading is done
+here rather than with python-hl7's ``MLLPStreamReader.readblock``: that reader discards a
+valid frame that follows stray bytes and the start of an oversized message, and the
+engine needs both (the first to keep serving, the second to echo MSH-10 in the AR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK, MLLPStreamWriter
+
+log = logging.getLogger(__name__)
+
+#: How much of a refused or broken frame is kept in the message store for an operator to see.
+KEPT_PREFIX_BYTES = 64 * 1024
+#: A connection silent this long is closed (seconds).
+IDLE_TIMEOUT_SECONDS = 300.0
+#: Bytes read from the socket at a time.
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What arrived: a complete message, or something the listener must refuse."""
+
+    data: bytes
+    #: ``None`` for a complete frame; otherwise why it is refused (oversized, truncated, garbage).
+    problem: str | None = None
+
+
+class MllpListener:
+    """An asyncio MLLP server run on its own thread.
+
+    Example::
+
+        listener = MllpListener("127.0.0.1", 2575, handle_frame, max_message_bytes=10 * 1024 * 1024)
+        listener.start(); ...; listener.stop()
+
+    ``handle_frame(frame, peer)`` returns the ACK bytes to send, or ``None`` to send nothing.
+    """
+
+    def __init__(self, host: str, port: int, handle_frame: Callable[[Frame, str], bytes | None],
+                 max_message_bytes: int, handler_threads: int = 8):
+        self.host = host
+        self.port = port
+        self.handle_frame = handle_frame
+        self.max_message_bytes = max_message_bytes
+        self._executor = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="carebridge-mllp")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+
+    # Life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="carebridge-mllp-listener", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._startup_error:
+            raise self._startup_error
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._serve_connection, self.host, self.port, limit=READ_CHUNK * 2))
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # port in use, bad address
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        log.info("MLLP listener on %s:%s", self.host, self.port)
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
+
+    def stop(self) -> None:
+        """Stop accepting, let frames being handled finish, then stop the loop."""
+        if self._loop is None or self._server is None:
+            return
+
+        async def shutdown() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        except Exception:
+            log.warning("MLLP listener did not close cleanly")
+        self._executor.shutdown(wait=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    # Connections -----------------------------------------------------------------------
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        mllp_writer = MLLPStreamWriter(writer.transport, writer._protocol, reader, asyncio.get_running_loop())
+        buffer = bytearray()
+        try:
+            while True:
+                frame, close = self._next_frame(buffer)
+                if frame is None:
+                    try:
+                        chunk = await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT_SECONDS)
+                    except asyncio.TimeoutError:
+                        break
+                    if not chunk:
+                        if buffer.strip(b"\r\n \t\x00"):
+                            await self._handle(Frame(bytes(buffer[:KEPT_PREFIX_BYTES]).lstrip(START_BLOCK),
+                                                     "connection closed in the middle of a message"), peer_text)
+                        break
+                    buffer += chunk
+                    continue
+                ack = await self._handle(frame, peer_text)
+                if ack:
+                    mllp_writer.writeblock(ack)
+                    await mllp_writer.drain()
+                if close:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("MLLP connection from %s failed", peer_text)
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except Exception:
+                pass
+
+    def _next_frame(self, buffer: bytearray) -> tuple[Frame | None, bool]:
+        """Take the next frame out of ``buffer``; ``(None, False)`` when more bytes are needed."""
+        end = buffer.find(END_BLOCK + CARRIAGE_RETURN)
+        if end < 0:
+            start = buffer.rfind(START_BLOCK)
+            if len(buffer) - max(start, 0) > self.max_message_bytes:
+                kept = bytes(buffer[max(start + 1, 0):][:KEPT_PREFIX_BYTES])
+                buffer.clear()
+                return Frame(kept, f"message larger than the limit of {self.max_message_bytes} bytes"), True
+            return None, False
+        block = bytes(buffer[:end])
+        del buffer[:end + 2]
+        start = block.rfind(START_BLOCK)
+        if start < 0:
+            log.warning("discarded %d bytes outside an MLLP frame", len(block))
+            return Frame(block[:KEPT_PREFIX_BYTES], "bytes outside an MLLP frame"), False
+        if start > 0:
+            log.warning("discarded %d bytes before an MLLP frame", start)
+        data = block[start + 1:]
+        if len(data) > self.max_message_bytes:
+            return Frame(data[:KEPT_PREFIX_BYTES], f"message larger than the limit of {self.max_message_bytes} bytes"), True
+        return Frame(data), False
+
+    async def _handle(self, frame: Frame, peer: str) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self.handle_frame, frame, peer)
+        except Exception:
+            log.exception("handling a frame from %s failed", peer)
+            return None

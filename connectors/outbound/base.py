@@ -1,0 +1,74 @@
+"""The one interface every destination kind (Carepatron, FHIR server, webhook, files) implements.
+
+A destination is called with one resource version and answers with an outcome; it never
+touches the database. The delivery service records outcomes, attempts and cross-references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Union
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The destination holds this version; ``remote_id`` is its id there."""
+
+    remote_id: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """A passing failure (5xx, time-out, rate limit): try again, not before ``retry_after`` seconds if given."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A permanent failure (a 4xx the destination will repeat): park for an operator."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NeedsDependency:
+    """The destination must first hold another resource (a client before its appointment)."""
+
+    reference: str  # e.g. "Patient/123"
+    reason: str = ""
+
+
+Outcome = Union[Delivered, RetryLater, Rejected, NeedsDependency]
+
+
+@dataclass(frozen=True)
+class DeliveryItem:
+    """One resource version to deliver, with what the destination needs to do it idempotently."""
+
+    delivery_id: int
+    resource: dict[str, Any]
+    #: This resource's id at the destination, if the engine already knows it.
+    remote_id: str | None
+    #: The destination's id of another local resource (``"Patient/123"``), or ``None`` if not delivered yet.
+    remote_id_of: Callable[[str], str | None]
+    #: Stable per delivery, for the destination's ``Idempotency-Key``.
+    idempotency_key: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource['resourceType']}/{self.resource['id']}"
+
+
+class Destination(Protocol):
+    """A place resources are delivered to."""
+
+    name: str
+
+    def deliver(self, item: DeliveryItem) -> Outcome:
+        """Send one resource version; never raises for an HTTP or network failure."""
+
+    def ping(self) -> bool:
+        """Whether the destination answers its health check."""

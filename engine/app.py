@@ -1,0 +1,31 @@
+"""The Flask app factory: every HTTP surface hangs off the app built here, nothing at import time."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from engine.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> Flask:
+    """Build the HTTP app of one engine.
+
+    Example::
+
+        app = create_app(build_runtime(Settings.from_env()))
+    """
+    from routes.fhir import fhir
+    from routes.health import health
+    from routes.hl7 import hl7_http
+
+    app = Flask("carebridge")
+    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
+    app.extensions["carebridge"] = runtime
+    app.register_blueprint(health)
+    app.register_blueprint(hl7_http)
+    app.register_blueprint(fhir, url_prefix="/fhir")
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["carebridge"]

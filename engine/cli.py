@@ -1,0 +1,152 @@
+"""The ``carebridge`` command: run the engine, run workers, migrate, and dry-run mappings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from engine.config_files import ConfigError
+from engine.settings import Settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def _serve(args, settings: Settings) -> int:
+    from engine.process import serve
+
+    serve(settings, http=args.http, mllp=args.mllp, workers=args.workers)
+    return 0
+
+
+def _worker(args, settings: Settings) -> int:
+    from engine.process import run_worker
+
+    run_worker(settings, args.threads)
+    return 0
+
+
+def _db_upgrade(args, settings: Settings) -> int:
+    from engine.db import Database
+    from engine.migrations import current_revision, upgrade
+
+    database = Database(settings.database_url)
+    upgrade(database)
+    print(f"database schema at revision {current_revision(database)}")
+    database.dispose()
+    return 0
+
+
+def _mapper(settings: Settings):
+    from engine.config import load_engine_config
+    from engine.runtime import build_mapper
+
+    return build_mapper(settings, load_engine_config(settings.config_path))
+
+
+def _map(args, settings: Settings) -> int:
+    """Dry run: one line of JSON (a collection Bundle) per message; failures on stderr, exit 1."""
+    from mappings.batch import split_batch
+    from mappings.errors import MappingError
+
+    mapper = _mapper(settings)
+    failures = 0
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            failures += 1
+            continue
+        for number, message in enumerate(split_batch(raw), start=1):
+            try:
+                result = mapper.map(message, args.channel)
+            except MappingError as exc:
+                print(f"{name}: message {number}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            print(json.dumps(result.as_collection_bundle(), ensure_ascii=False))
+    return 1 if failures else 0
+
+
+def _mappings_check(args, settings: Settings) -> int:
+    try:
+        problems = _mapper(settings).check()
+    except ConfigError as exc:
+        problems = str(exc).splitlines()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print("mapping configs: " + (f"{len(problems)} problem(s)" if problems else "all valid"))
+    return 1 if problems else 0
+
+
+def _config_check(args, settings: Settings) -> int:
+    from engine.config import load_engine_config
+
+    config = load_engine_config(settings.config_path)
+    print(f"{config.source}: valid ({len(config.channels)} channels, {len(config.destinations)} destinations, "
+          f"{len(config.routes)} routes)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carebridge", description="Carebridge, a FHIR R4 integration engine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the engine (HTTP, MLLP, and workers with the in-process broker)")
+    serve.add_argument("--no-http", dest="http", action="store_false", help="do not serve HTTP")
+    serve.add_argument("--no-mllp", dest="mllp", action="store_false", help="do not listen for MLLP")
+    serve.add_argument("--workers", dest="workers", action="store_true", default=None,
+                       help="run delivery workers in this process (default: only with the in-process broker)")
+    serve.add_argument("--no-workers", dest="workers", action="store_false")
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run delivery workers for a shared broker (Redis, RabbitMQ)")
+    worker.add_argument("--threads", type=int, default=None, help="worker threads (default CAREBRIDGE_WORKER_THREADS or 4)")
+    worker.set_defaults(handler=_worker)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations up to the newest").set_defaults(handler=_db_upgrade)
+
+    map_ = commands.add_parser("map", help="dry run: print the FHIR resources HL7 messages map to")
+    map_.add_argument("files", nargs="+", metavar="FILE")
+    map_.add_argument("--channel", default=None, help="apply this channel's mapping overrides")
+    map_.set_defaults(handler=_map)
+
+    mappings = commands.add_parser("mappings", help="mapping configs")
+    mapping_commands = mappings.add_subparsers(dest="mappings_command", required=True)
+    mapping_commands.add_parser("check", help="validate every mapping config").set_defaults(handler=_mappings_check)
+
+    config = commands.add_parser("config", help="engine configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("check", help="validate config/engine.yaml").set_defaults(handler=_config_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    try:
+        return args.handler(args, settings) or 0
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from engine.process import SchemaNotReady
+
+        if isinstance(exc, SchemaNotReady):
+            print(str(exc), file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

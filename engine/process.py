@@ -1,0 +1,109 @@
+"""Runs engine processes: ``serve`` (HTTP, MLLP and, with the in-process broker, workers) and
+``worker`` (delivery workers for a shared broker), each stopping cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Callable
+
+from engine.migrations import is_current, upgrade
+from engine.runtime import Runtime, build_runtime
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SchemaNotReady(Exception):
+    """The database schema is older than the engine (run ``carebridge db upgrade``)."""
+
+
+def prepare_schema(runtime: Runtime) -> None:
+    """A new or old SQLite file is brought up to date; PostgreSQL must be upgraded by an operator."""
+    if is_current(runtime.database):
+        return
+    if runtime.database.is_sqlite:
+        log.info("creating or upgrading the SQLite schema")
+        upgrade(runtime.database)
+        return
+    raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(0.5):
+        pass
+
+
+def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: bool | None = None) -> None:
+    """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker."""
+    from waitress.server import create_server
+
+    from connectors.inbound.mllp import MllpListener
+    from engine.app import create_app
+
+    runtime = build_runtime(settings)
+    prepare_schema(runtime)
+    run_workers = settings.in_process_broker if workers is None else workers
+    stoppers: list[Callable[[], None]] = []
+    try:
+        if mllp:
+            for channel in runtime.config.channels:
+                if channel.type != "mllp" or not channel.enabled:
+                    continue
+                listener = MllpListener(
+                    settings.bind_host, int(channel.options.get("port", settings.mllp_port)),
+                    runtime.receivers[channel.name].receive_frame,
+                    int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)))
+                listener.start()
+                stoppers.append(listener.stop)
+                log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)
+        if http:
+            server = create_server(create_app(runtime), host=settings.bind_host, port=settings.http_port,
+                                   threads=8, ident="Carebridge")
+            thread = threading.Thread(target=server.run, name="carebridge-http", daemon=True)
+            thread.start()
+            stoppers.append(server.close)
+            log.info("HTTP on %s:%s", settings.bind_host, settings.http_port)
+        if run_workers:
+            worker = runtime.queue.start_worker(settings.worker_threads)
+            stoppers.append(worker.stop)
+            runtime.sweeper.start()
+            runtime.sweeper.sweep_once()  # resume what a previous run left due
+            log.info("delivery workers: %d threads", settings.worker_threads)
+        log.info("Carebridge is ready")
+        _wait_for_signal()
+    finally:
+        for stop in reversed(stoppers):
+            try:
+                stop()
+            except Exception:
+                log.exception("error while stopping")
+        runtime.close()
+        log.info("Carebridge stopped")
+
+
+def run_worker(settings: Settings, threads: int | None = None) -> None:
+    """Run delivery workers (and a sweeper) against the shared broker until signalled."""
+    runtime = build_runtime(settings)
+    if not is_current(runtime.database):
+        raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
+    worker = runtime.queue.start_worker(threads or settings.worker_threads)
+    runtime.sweeper.start()
+    runtime.sweeper.sweep_once()
+    log.info("Carebridge worker ready: %d threads", threads or settings.worker_threads)
+    try:
+        _wait_for_signal()
+    finally:
+        worker.stop()
+        runtime.close()
+        log.info("Carebridge worker stopped")

@@ -1,0 +1,86 @@
+"""Wires the stations together from settings and the engine configuration, in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.inbound.hl7_receiver import Hl7Receiver
+from connectors.outbound.base import Destination
+from connectors.outbound.registry import build_destination
+from engine.config import EngineConfig, load_engine_config
+from engine.db import Database
+from engine.delivery import DeliveryService
+from engine.message_store import MessageStore
+from engine.pipeline import Pipeline
+from engine.queue import DeliveryQueue, build_broker
+from engine.repository import FhirRepository
+from engine.retry_policy import RetryPolicy
+from engine.routing import Router
+from engine.settings import Settings
+from engine.sweeper import Sweeper
+from mappings.mapper import Mapper
+
+log = logging.getLogger(__name__)
+
+#: The mapping configs shipped with the engine.
+MAPPING_CONFIGS = Path(__file__).resolve().parent.parent / "mappings" / "configs"
+
+
+@dataclass
+class Runtime:
+    """Every station of one engine process, built from its settings."""
+
+    settings: Settings
+    config: EngineConfig
+    database: Database
+    store: MessageStore
+    repository: FhirRepository
+    mapper: Mapper
+    router: Router
+    destinations: dict[str, Destination]
+    delivery: DeliveryService
+    queue: DeliveryQueue
+    sweeper: Sweeper
+    pipeline: Pipeline
+    receivers: dict[str, Hl7Receiver] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.sweeper.stop()
+        self.database.dispose()
+
+
+def build_mapper(settings: Settings, config: EngineConfig) -> Mapper:
+    return Mapper.from_directories(
+        configs_dir=MAPPING_CONFIGS,
+        overrides_dir=settings.config_path.parent / "mappings",
+        authority_systems=config.authority_systems,
+        default_system=config.default_system,
+    )
+
+
+def build_runtime(settings: Settings, config: EngineConfig | None = None) -> Runtime:
+    """Build the engine; raises :class:`engine.config_files.ConfigError` on a bad configuration."""
+    config = config or load_engine_config(settings.config_path, settings.environ or None)
+    database = Database(settings.database_url)
+    store = MessageStore(database)
+    repository = FhirRepository(database)
+    destinations = {d.name: built for d in config.destinations if (built := build_destination(d)) is not None}
+    policies = {d.name: RetryPolicy.from_config(d.retry) for d in config.destinations}
+    router = Router(config.routes, set(destinations))
+    broker = build_broker(settings)
+    # The queue and the delivery service refer to each other: the service re-queues through
+    # the queue, and the queue's actor runs the service.
+    holder: dict[str, DeliveryService] = {}
+    queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id))
+    delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds)
+    holder["service"] = delivery
+    sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
+    mapper = build_mapper(settings, config)
+    charsets = {c.name: c.options.get("default_charset", "utf-8") for c in config.channels}
+    pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, charsets)
+    receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
+    receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
+    return Runtime(settings, config, database, store, repository, mapper, router, destinations, delivery,
+                   queue, sweeper, pipeline, receivers)
