@@ -22,7 +22,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class Traffic:
-    """Logs and counts the requests under ``prefix`` of the WSGI app it :meth:`wrap`\ s."""
+    """Logs and counts the requests under ``prefix`` of the WSGI app it wraps."""
 
     def __init__(self, prefix: str = "/v1") -> None:
         self.prefix = prefix
