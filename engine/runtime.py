@@ -13,14 +13,13 @@ from engine.config import EngineConfig, load_engine_config
 from engine.db import Database
 from engine.delivery import DeliveryService
 from engine.message_store import MessageStore
-from engine.pipeline import Pipeline
+from engine.pipeline import Mapper, Pipeline
 from engine.queue import DeliveryQueue, build_broker
 from engine.repository import FhirRepository
 from engine.retry_policy import RetryPolicy
 from engine.routing import Router
 from engine.settings import Settings
 from engine.sweeper import Sweeper
-from mappings.mapper import Mapper
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,9 @@ class Runtime:
 
 
 def build_mapper(settings: Settings, config: EngineConfig) -> Mapper:
-    return Mapper.from_directories(
+    from mappings.mapper import Mapper as ConfigMapper
+
+    return ConfigMapper.from_directories(
         configs_dir=MAPPING_CONFIGS,
         overrides_dir=settings.config_path.parent / "mappings",
         authority_systems=config.authority_systems,
@@ -60,7 +61,7 @@ def build_mapper(settings: Settings, config: EngineConfig) -> Mapper:
     )
 
 
-def build_runtime(settings: Settings, config: EngineConfig | None = None) -> Runtime:
+def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper: Mapper | None = None) -> Runtime:
     """Build the engine; raises :class:`engine.config_files.ConfigError` on a bad configuration."""
     config = config or load_engine_config(settings.config_path, settings.environ or None)
     database = Database(settings.database_url)
@@ -77,7 +78,7 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None) -> Run
     delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds)
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
-    mapper = build_mapper(settings, config)
+    mapper = mapper or build_mapper(settings, config)
     charsets = {c.name: c.options.get("default_charset", "utf-8") for c in config.channels}
     pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, charsets)
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}

@@ -6,6 +6,8 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
+
+import engine.models  # noqa: F401  (the custom column types migrations name)
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

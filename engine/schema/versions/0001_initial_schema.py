@@ -7,6 +7,8 @@ Create Date: 2026-11-22 03:12:13.016822
 from alembic import op
 import sqlalchemy as sa
 
+import engine.models
+
 
 revision = '0001'
 down_revision = None

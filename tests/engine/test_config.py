@@ -1,0 +1,56 @@
+"""The engine configuration is checked at start and a bad key is named by file, line and path."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_engine_config
+from engine.config_files import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bundled_config_is_valid():
+    config = load_engine_config(ROOT / "config" / "engine.yaml", environ={})
+    assert [c.name for c in config.channels] == ["mllp"]
+    assert config.destination("carepatron").options["base_url"] == "https://api.carepatron.com/v1"
+
+
+def test_environment_overrides_port_and_carepatron_settings():
+    config = load_engine_config(ROOT / "config" / "engine.yaml", environ={
+        "CAREBRIDGE_MLLP_PORT": "3575", "CAREPATRON_BASE_URL": "http://127.0.0.1:9/v1", "CAREPATRON_API_KEY": "k"})
+    assert config.channel("mllp").options["port"] == 3575
+    assert config.destination("carepatron").options["base_url"] == "http://127.0.0.1:9/v1"
+    assert config.destination("carepatron").options["api_key"] == "k"
+
+
+def test_bad_key_is_named_by_file_line_and_path(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text("channels:\n  - name: mllp\n    type: mllp\n    port: not-a-port\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert f"{path}:4: channels.0.port:" in str(error.value)
+
+
+def test_unknown_top_level_key_is_refused(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text("channels: []\nchanels_typo: []\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert "chanels_typo" in str(error.value)
+
+
+def test_route_to_unknown_destination_is_refused(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text("destinations: []\nroutes:\n  - name: r\n    destinations: [nowhere]\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert f"{path}:4: routes.0.destinations.0: no destination named 'nowhere'" in str(error.value)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text("channels:\n  - name: [unclosed\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert "not valid YAML" in str(error.value)
