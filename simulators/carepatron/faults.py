@@ -104,7 +104,8 @@ class Faults:
     ) -> str:
         """The next ``count`` matching requests (None: all, until removed) answer ``status``."""
         return self._add(
-            "fail", phase, method, path, kind, count, status=status, headers=dict(headers or {})
+            "fail", phase=phase, method=method, path=path, kind=kind, count=count,
+            status=status, headers=dict(headers or {}),
         )
 
     def fail_randomly(
@@ -122,7 +123,7 @@ class Faults:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError("fraction must be between 0 and 1")
         return self._add(
-            "random", phase, method, path, kind, None,
+            "random", phase=phase, method=method, path=path, kind=kind,
             fraction=fraction, statuses=tuple(statuses), rng=random.Random(seed),
         )
 
@@ -152,25 +153,22 @@ class Faults:
         kind: str | None = None,
     ) -> str:
         """Hold matching requests ``ms`` milliseconds, before processing or after it."""
-        return self._add("latency", phase, method, path, kind, count, seconds=ms / 1000)
+        return self._add(
+            "latency", phase=phase, method=method, path=path, kind=kind, count=count,
+            seconds=ms / 1000,
+        )
 
-    def timeout(
-        self,
-        seconds: float,
-        *,
-        phase: str = "before",
-        count: int | None = None,
-        method: str | Iterable[str] | None = None,
-        path: str | None = None,
-        kind: str | None = None,
-    ) -> str:
-        """Hold matching requests ``seconds``, then close the connection without an answer."""
-        return self._add("timeout", phase, method, path, kind, count, seconds=seconds)
+    def timeout(self, seconds: float, **where: Any) -> str:
+        """Hold matching requests ``seconds``, then close the connection without an answer.
+
+        ``where`` takes the ``phase``, ``count``, ``method``, ``path`` and ``kind`` of :meth:`latency`.
+        """
+        return self._add("timeout", seconds=seconds, **where)
 
     def reject(self, kind: str, *, status: int = 422, detail: str | None = None) -> str:
         """Refuse every write (POST, PUT) of ``kind`` until :meth:`lift` is called."""
         return self._add(
-            "fail", "before", ("POST", "PUT"), None, kind, None, status=status,
+            "fail", method=("POST", "PUT"), kind=kind, status=status,
             detail=detail or f"The simulator was told to reject {kind}.",
         )
 
@@ -227,11 +225,12 @@ class Faults:
     def _add(
         self,
         fault: str,
-        phase: str,
-        method: str | Iterable[str] | None,
-        path: str | None,
-        kind: str | None,
-        count: int | None,
+        *,
+        phase: str = "before",
+        method: str | Iterable[str] | None = None,
+        path: str | None = None,
+        kind: str | None = None,
+        count: int | None = None,
         **settings: Any,
     ) -> str:
         if phase not in PHASES:

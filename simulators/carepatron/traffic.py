@@ -12,8 +12,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
 
-from werkzeug.wsgi import ClosingIterator
-
 #: Set in the WSGI environ by the app when it closed the connection without answering.
 DROPPED_KEY = "carepatron_simulator.dropped"
 
@@ -61,22 +59,28 @@ class Traffic:
             "durationMs": None,
         }
 
-        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
-            entry["status"] = int(status.split(" ", 1)[0])
-            return start_response(status, headers, exc_info)
+        answered = False
 
-        def finish() -> None:
-            if environ.get(DROPPED_KEY):
-                entry["status"] = None
+        def answer(status: int | None) -> None:
+            # Done as the answer starts, so a caller that has it finds it logged.
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            entry["status"] = None if environ.get(DROPPED_KEY) else status
             entry["durationMs"] = round((time.monotonic() - started) * 1000, 1)
             with self._lock:
                 self._in_flight -= 1
                 self._log.append(entry)
 
+        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            answer(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, exc_info)
+
         with self._lock:
             self._in_flight += 1
         try:
-            return ClosingIterator(app(environ, recording_start_response), finish)
+            return app(environ, recording_start_response)
         except BaseException:
-            finish()
+            answer(None)
             raise

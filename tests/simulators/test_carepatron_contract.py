@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from simulators.carepatron import CarepatronSimulator
+from simulators.carepatron.idempotency import IdempotencyCache
 
 KEY = "test-key"
 AUTH = {"cp-api-key": KEY}
@@ -283,3 +284,14 @@ class _MultipartStream(io.RawIOBase):
                 return n
             self.parts.pop(0)
         return 0
+
+
+def test_idempotent_replay_ends_after_24_hours():
+    now = [0.0]
+    cache = IdempotencyCache(clock=lambda: now[0])
+    assert cache.begin(("key",)) is None
+    cache.finish(("key",), 201, b"{}", "application/json")
+    now[0] = 24 * 60 * 60 - 1
+    assert cache.begin(("key",)).status == 201
+    now[0] = 24 * 60 * 60
+    assert cache.begin(("key",)) is None
