@@ -1,0 +1,72 @@
+"""References between the resources one message produces.
+
+A spec ``{ref: patient}`` cannot be resolved while its resource is being built (the A40
+survivor and the merged patient point at each other), so it yields a
+:class:`PendingReference`; once every resource of the message exists, :func:`resolve`
+swaps each for ``{"reference": "urn:uuid:..."}`` of the right instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mappings.hl7_path import Scope
+from mappings.result import MappedResource
+
+
+@dataclass
+class Instance:
+    """One built resource and the part of the message it was built from."""
+
+    resource_id: str
+    mapped: MappedResource
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class PendingReference:
+    """A reference to resource ``target`` as seen from ``scope``; ``every``: all instances."""
+
+    target: str
+    scope: Scope
+    every: bool = False
+
+    def instances(self, instances: dict[str, list[Instance]]) -> list[Instance]:
+        """The instances meant: the one pinned by ``each_ref``, else the nearest enclosing
+        (the OBR of this OBX), else those inside this scope, else the message-level one."""
+        candidates = instances.get(self.target, [])
+        for resource_id, instance in self.scope.pinned:
+            if resource_id == self.target:
+                return [instance]
+        inside = [i for i in candidates if self.scope.contains(i.scope)]
+        if self.every:
+            return inside or candidates
+        enclosing = [i for i in candidates if i.scope.contains(self.scope)]
+        if enclosing:
+            return [enclosing[-1]]
+        return (inside or candidates)[:1]
+
+
+def resolve(value: Any, instances: dict[str, list[Instance]]) -> Any:
+    """``value`` with pending references replaced; a reference to nothing is left out."""
+    if isinstance(value, PendingReference):
+        found = [{"reference": i.mapped.full_url} for i in value.instances(instances)]
+        return found if value.every else (found[0] if found else None)
+    if isinstance(value, dict):
+        resolved = {}
+        for key, member in value.items():
+            member = resolve(member, instances)
+            if member not in (None, [], {}):
+                resolved[key] = member
+        return resolved
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            item = resolve(item, instances)
+            if isinstance(item, list):
+                items.extend(item)
+            elif item not in (None, {}):
+                items.append(item)
+        return items
+    return value
