@@ -1,0 +1,121 @@
+"""Bad input over MLLP gets AR or a closed connection, is kept where it can be, and never
+stops the listener from serving the next client."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import hl7
+import pytest
+from hl7.client import MLLPClient
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from conftest import TEST_API_KEY, write_test_config
+from engine.models import Message
+from support.engine_process import start_engine, wait_until
+from support.hl7_messages import adt
+
+pytestmark = pytest.mark.e2e
+
+SB, EB, CR = b"\x0b", b"\x1c", b"\r"
+#: A small limit so the oversized case stays quick.
+LIMIT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from simulators.carepatron import CarepatronSimulator
+
+    tmp_path = tmp_path_factory.mktemp("mllp")
+    with CarepatronSimulator(api_key=TEST_API_KEY) as simulator:
+        engine = start_engine(tmp_path, {
+            "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
+            "CAREBRIDGE_CONFIG": str(write_test_config(tmp_path)),
+            "CAREBRIDGE_MLLP_MAX_MESSAGE_BYTES": str(LIMIT)})
+        engine.database_url = f"sqlite:///{tmp_path / 'var' / 'carebridge.db'}"
+        yield engine
+        assert engine.stop() == 0, engine.log()
+
+
+def raw_exchange(port: int, data: bytes, *, read: bool = True) -> bytes:
+    """Send bytes as they are and read what comes back until the server answers or closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        if not read:
+            return b""
+        received = b""
+        while not received.endswith(EB + CR):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def ack_code(reply: bytes) -> tuple[str, str]:
+    message = hl7.parse(reply.strip(SB + EB + CR).decode())
+    return str(message.segment("MSA")[1]), str(message.segment("MSA")[2])
+
+
+def listener_still_serves(engine) -> None:
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        reply = client.send_message(adt("A04", control_id="AFTER-BAD"))
+    assert ack_code(reply) == ("AA", "AFTER-BAD")
+
+
+def stored_errors(engine) -> list[Message]:
+    database = create_engine(engine.database_url)
+    try:
+        with Session(database) as session:
+            return list(session.scalars(select(Message).where(Message.status == "error").order_by(Message.id)))
+    finally:
+        database.dispose()
+
+
+def test_random_bytes_in_a_frame_get_ar_and_are_kept(engine):
+    junk = bytes(b % 250 + 1 for b in os.urandom(300)).replace(SB, b"x").replace(EB, b"y")
+    reply = raw_exchange(engine.mllp_port, SB + junk + EB + CR)
+    assert ack_code(reply)[0] == "AR"
+    assert any(m.raw == junk for m in stored_errors(engine))
+    listener_still_serves(engine)
+
+
+def test_frame_without_msh_gets_ar_with_empty_msa2(engine):
+    reply = raw_exchange(engine.mllp_port, SB + b"PID|1||12345^^^HOSP^MR" + CR + EB + CR)
+    assert ack_code(reply) == ("AR", "")
+    assert "MSH" in stored_errors(engine)[-1].error
+    listener_still_serves(engine)
+
+
+def test_oversized_message_gets_ar_echoing_msh10_and_connection_closed(engine):
+    big = adt("A01", control_id="TOO-BIG") + b"NTE|1||" + b"x" * (LIMIT + 1024) + CR
+    reply = raw_exchange(engine.mllp_port, SB + big + EB + CR)
+    assert ack_code(reply) == ("AR", "TOO-BIG")
+    kept = stored_errors(engine)[-1]
+    assert kept.control_id == "TOO-BIG" and "larger than the limit" in kept.error
+    listener_still_serves(engine)
+
+
+def test_connection_dropped_mid_frame_keeps_the_partial_message(engine):
+    message = adt("A01", control_id="HALF-SENT")
+    partial = message[:message.index(b"PID|") + 20]  # MSH whole, PID cut short
+    raw_exchange(engine.mllp_port, SB + partial, read=False)
+    kept = wait_until(lambda: [m for m in stored_errors(engine) if m.control_id == "HALF-SENT"], timeout=10,
+                      message="the partial message to be kept")
+    assert "closed in the middle" in kept[0].error
+    listener_still_serves(engine)
+
+
+def test_garbage_before_a_frame_does_not_lose_the_frame(engine):
+    reply = raw_exchange(engine.mllp_port, b"\x00\x01garbage" + SB + adt("A04", control_id="AFTER-JUNK") + EB + CR)
+    assert ack_code(reply) == ("AA", "AFTER-JUNK")
+
+
+def test_message_type_without_mapping_gets_ae_and_is_kept_as_unsupported(engine):
+    message = adt("A01", control_id="ZZZ-1").replace(b"ADT^A01^ADT_A01", b"ZZZ^Z99")
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        reply = client.send_message(message)
+    assert ack_code(reply) == ("AE", "ZZZ-1")
+    assert b"ERR|" in reply and b"200^Unsupported message type" in reply
