@@ -64,7 +64,11 @@ def _map(args, settings: Settings) -> int:
             print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
             failures += 1
             continue
-        for number, message in enumerate(split_batch(raw), start=1):
+        messages = split_batch(raw)
+        if not messages:
+            print(f"{name}: message 1: MSH: no HL7 v2 message (no MSH segment) in the file", file=sys.stderr)
+            failures += 1
+        for number, message in enumerate(messages, start=1):
             try:
                 result = mapper.map(message, args.channel)
             except MappingError as exc:
