@@ -17,6 +17,7 @@ def create_app(runtime: Runtime) -> Flask:
     from routes.fhir import fhir
     from routes.health import health
     from routes.hl7 import hl7_http
+    from routes.messages import messages
 
     app = Flask("carebridge")
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
@@ -24,6 +25,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
     app.register_blueprint(fhir, url_prefix="/fhir")
+    app.register_blueprint(messages, url_prefix="/admin/api")
     return app
 
 

@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="engine configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate config/engine.yaml").set_defaults(handler=_config_check)
+
+    from engine import cli_messages
+
+    cli_messages.register(commands)
     return parser
 
 

@@ -53,6 +53,8 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
 
     runtime = build_runtime(settings)
     prepare_schema(runtime)
+    if mllp or http:
+        runtime.replay.recover_stranded()
     run_workers = settings.in_process_broker if workers is None else workers
     stoppers: list[Callable[[], None]] = []
     try:

@@ -15,6 +15,7 @@ from engine.delivery import DeliveryService
 from engine.message_store import MessageStore
 from engine.pipeline import Mapper, Pipeline
 from engine.queue import DeliveryQueue, build_broker
+from engine.replay import MessageReplay
 from engine.repository import FhirRepository
 from engine.retry_policy import RetryPolicy
 from engine.routing import Router
@@ -43,6 +44,7 @@ class Runtime:
     queue: DeliveryQueue
     sweeper: Sweeper
     pipeline: Pipeline
+    replay: MessageReplay
     receivers: dict[str, Hl7Receiver] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -84,4 +86,4 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
     return Runtime(settings, config, database, store, repository, mapper, router, destinations, delivery,
-                   queue, sweeper, pipeline, receivers)
+                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers)

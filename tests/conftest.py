@@ -131,6 +131,11 @@ def make_runtime(tmp_path, backend, simulator):
             "CAREBRIDGE_CONFIG": str(config_path or write_test_config(tmp_path)),
             "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
             "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "2", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5", **env})
+        if mapper == "bundled":
+            from engine.config import load_engine_config
+            from engine.runtime import build_mapper
+
+            mapper = build_mapper(settings, load_engine_config(settings.config_path, settings.environ))
         runtime = build_runtime(settings, mapper=mapper or _NoMapper())
         upgrade(runtime.database)
         worker = runtime.queue.start_worker(workers) if workers else None

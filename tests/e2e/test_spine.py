@@ -81,6 +81,9 @@ def test_embedded_a01_then_a08_make_one_client_with_the_latest_changes(tmp_path,
         assert bundle["entry"][0]["resource"]["meta"]["versionId"] == "2"
     finally:
         assert engine.stop() == 0, engine.log()
+    # Logs carry ids and codes, never the patient's name, e-mail or birth date.
+    for phi in ("Testperson", "Newname", "ada@example.org", "new@example.org", "19800214", "1980-02-14"):
+        assert phi not in engine.log()
 
 
 def test_scaled_a01_then_a08_with_a_separate_worker(tmp_path, simulator, postgres_url, redis_url, queue_namespace):

@@ -1,0 +1,77 @@
+"""Admin JSON API for inbound messages: find them, see what became of them, replay them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from flask import Blueprint, current_app, jsonify, request
+
+from engine.message_queries import MessageFilter, counts_by_status, find_messages, summary
+from engine.models import Message
+from engine.replay import UnreplayableMessage
+from routes.admin_auth import require_admin_token
+
+messages = Blueprint("messages", __name__)
+require_admin_token(messages)
+
+
+def _runtime():
+    return current_app.extensions["carebridge"]
+
+
+def _outcome(outcome) -> dict:
+    return {"messageId": outcome.message_id, "outcome": outcome.status, "reason": outcome.reason,
+            "resources": [w.reference for w in outcome.written]}
+
+
+@messages.get("/messages")
+def list_messages():
+    args = request.args
+    try:
+        criteria = MessageFilter(
+            status=args.get("status"), message_type=args.get("type"), channel=args.get("channel"),
+            control_id=args.get("controlId"),
+            since=datetime.fromisoformat(args["since"]) if args.get("since") else None,
+            before_id=int(args["before"]) if args.get("before") else None,
+            limit=int(args.get("limit", 50)))
+    except ValueError as exc:
+        return jsonify(error="bad-request", detail=str(exc)), 400
+    with _runtime().database.read() as session:
+        found = find_messages(session, criteria)
+        counts = counts_by_status(session)
+    body = {"items": [summary(m) for m in found], "counts": counts}
+    if len(found) == criteria.limit and found:
+        body["next"] = found[-1].id
+    return jsonify(body)
+
+
+@messages.get("/messages/<int:message_id>")
+def show_message(message_id: int):
+    with _runtime().database.read() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return jsonify(error="not-found", detail=f"no message {message_id}"), 404
+        body = summary(message)
+        if request.args.get("raw") == "true":  # the content only when asked for: it is patient data
+            body["raw"] = base64.b64encode(message.raw).decode()
+    return jsonify(body)
+
+
+@messages.post("/messages/<int:message_id>/replay")
+def replay_message(message_id: int):
+    try:
+        outcome = _runtime().replay.replay(message_id)
+    except UnreplayableMessage as exc:
+        return jsonify(error="not-replayable", detail=str(exc)), 409
+    return jsonify(_outcome(outcome))
+
+
+@messages.post("/messages/replay")
+def replay_messages():
+    filters = request.get_json(silent=True) or {}
+    if not any(filters.get(k) for k in ("status", "type", "channel")):
+        return jsonify(error="bad-request", detail="name at least one of status, type, channel"), 400
+    outcomes = _runtime().replay.replay_where(status=filters.get("status"), message_type=filters.get("type"),
+                                              channel=filters.get("channel"))
+    return jsonify({"replayed": len(outcomes), "items": [_outcome(o) for o in outcomes.values()]})

@@ -1,0 +1,74 @@
+"""Operators find stored messages, see what became of them, and replay them."""
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from engine.app import create_app
+from engine.models import Message, utcnow
+from support.engine_process import wait_until
+from support.hl7_messages import adt
+
+
+class BrokenThenFixedMapper:
+    """Stands in for a mapping config an integrator fixes: fails until ``fixed`` is set."""
+
+    def __init__(self, real):
+        self.real = real
+        self.fixed = False
+
+    def map(self, raw, channel=None, default_charset="utf-8"):
+        from mappings.errors import MappingError
+
+        if not self.fixed:
+            raise MappingError("PID-3", "no identifier the mapping can use")
+        return self.real.map(raw, channel, default_charset)
+
+
+def test_messages_are_listed_with_counts_and_without_content(make_runtime):
+    runtime = make_runtime(mapper="bundled", workers=0)
+    runtime.pipeline.receive_hl7(adt("A01", "LIST-1"), "mllp")
+    runtime.pipeline.receive_hl7(b"not hl7 at all", "mllp")
+    client = create_app(runtime).test_client()
+    body = client.get("/admin/api/messages").get_json()
+    assert body["counts"] == {"mapped": 1, "error": 1}
+    assert [m["status"] for m in body["items"]] == ["error", "mapped"]
+    assert all("raw" not in m for m in body["items"])
+    assert b"Testperson" not in client.get("/admin/api/messages").data
+    mapped = client.get("/admin/api/messages?status=mapped").get_json()["items"]
+    assert [m["controlId"] for m in mapped] == ["LIST-1"]
+
+
+def test_message_that_failed_mapping_is_replayed_after_the_fix(make_runtime, simulator):
+    from engine.config import load_engine_config
+    from engine.runtime import build_mapper
+
+    mapper = BrokenThenFixedMapper(None)
+    runtime = make_runtime(mapper=mapper)
+    mapper.real = build_mapper(runtime.settings, load_engine_config(runtime.settings.config_path, runtime.settings.environ))
+    outcome = runtime.pipeline.receive_hl7(adt("A01", "FIX-1"), "mllp")
+    assert outcome.status == "error" and outcome.error_location == "PID-3"
+    mapper.fixed = True
+    client = create_app(runtime).test_client()
+    replayed = client.post(f"/admin/api/messages/{outcome.message_id}/replay").get_json()
+    assert replayed["outcome"] == "accepted" and replayed["resources"][0].startswith("Patient/")
+    assert client.get(f"/admin/api/messages/{outcome.message_id}").get_json()["status"] == "mapped"
+    wait_until(lambda: simulator.records("clients"), message="the replayed patient at Carepatron")
+
+
+def test_message_left_unprocessed_by_a_crash_is_recovered(make_runtime):
+    runtime = make_runtime(mapper="bundled", workers=0)
+    stored = runtime.store.store_hl7(adt("A01", "STRANDED"), "mllp")  # stored, then the process died
+    with runtime.database.write() as session:
+        session.execute(update(Message).where(Message.id == stored.id)
+                        .values(received_at=utcnow() - timedelta(minutes=5)))
+    assert runtime.replay.recover_stranded() == [stored.id]
+    assert runtime.store.get(stored.id).status == "mapped"
+
+
+def test_admin_api_needs_the_token_when_one_is_set(make_runtime):
+    runtime = make_runtime(workers=0, CAREBRIDGE_ADMIN_TOKEN="s3cret")
+    client = create_app(runtime).test_client()
+    assert client.get("/admin/api/messages").status_code == 401
+    assert client.get("/admin/api/messages", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/admin/api/messages", headers={"Authorization": "Bearer s3cret"}).status_code == 200
