@@ -290,7 +290,8 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
             raise CompileError(where + ("ref",), f"no resource with id {target!r} in this message config")
 
         def base(scope: Scope, run: Run) -> Out:
-            return Out([PendingReference(target, scope, every)], False, False)
+            # A reference counts as data: it points at a resource this message produced.
+            return Out([PendingReference(target, scope, every)], False, True)
     elif "value" in spec:
         literal = spec["value"]
 
