@@ -105,6 +105,22 @@ class ResourcePlan:
 
 
 def _scopes(definition: ResourceDefinition, known_ids: list[str]) -> Callable[[Scope, Run], list[Scope]]:
+    scopes = _anchor_scopes(definition, known_ids)
+    if "item" not in definition.raw:
+        return scopes
+    item = compile_path(definition.raw["item"])
+
+    def with_item(scope: Scope, run: Run) -> list[Scope]:
+        found = []
+        for s in scopes(scope, run):
+            values = item.read(s).values
+            if values:
+                found.append(Scope(s.message, s.start, s.end, values[0], s.pinned))
+        return found
+    return with_item
+
+
+def _anchor_scopes(definition: ResourceDefinition, known_ids: list[str]) -> Callable[[Scope, Run], list[Scope]]:
     raw = definition.raw
     if "each" in raw:
         split = iterate(raw["each"], definition.where + ("each",))
