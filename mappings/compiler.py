@@ -108,11 +108,22 @@ def compile_condition(spec: dict, where: tuple) -> Condition:
     return lambda scope, run: all(check(scope, run) for check in checks)
 
 
+#: Segments that open a group in the message structures mapped here; the group of an
+#: iterated segment (an OBX and its NTEs) ends at the next one of these or of its own kind.
+GROUP_LEADERS = frozenset({"MSH", "PID", "PV1", "MRG", "ORC", "OBR", "TXA", "SCH", "RGS", "AIS", "AIG",
+                           "AIL", "AIP", "FT1", "STF", "MFE"})
+
+
 def segment_scopes(scope: Scope, name: str) -> list[Scope]:
-    """One scope per ``name`` segment in ``scope``: that segment up to the next one or the scope's end."""
-    positions = scope.positions(name)
-    ends = positions[1:] + [scope.stop]
-    return [Scope(scope.message, start, end, scope.item, scope.pinned) for start, end in zip(positions, ends)]
+    """One scope per ``name`` segment in ``scope``: that segment and what follows it, up to
+    the next one, the next group leader, or the scope's end."""
+    scopes = []
+    for start in scope.positions(name):
+        end = start + 1
+        while end < scope.stop and scope.message[end].name != name and scope.message[end].name not in GROUP_LEADERS:
+            end += 1
+        scopes.append(Scope(scope.message, start, end, scope.item, scope.pinned))
+    return scopes
 
 
 def iterate(each: str, where: tuple) -> Callable[[Scope], list[Scope]]:
