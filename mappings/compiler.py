@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable
 
 from mappings import fhir_shape
@@ -159,6 +160,7 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
     keep = compile_condition(spec["where"], where + ("where",)) if "where" in spec else None
     joiner = spec.get("join")
     as_text = spec.get("text", False)
+    adds_up = spec.get("sum", False)
     location = path.location
 
     def evaluate(scope: Scope, run: Run) -> Out:
@@ -183,6 +185,9 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
                     values.append(value)
         except (InvalidDate, InvalidValue) as exc:
             raise MappingError(location, str(exc)) from None
+        if adds_up and values:
+            total = sum(Decimal(str(v)) for v in values if isinstance(v, (int, float)))
+            values = [int(total) if total == total.to_integral_value() else float(total)]
         if joiner is not None and values:
             text = joiner.join(str(v) for v in values)
             values = [{"contentType": "text/plain; charset=utf-8", "data": _base64(text)} if as_text else text]

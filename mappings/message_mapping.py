@@ -203,7 +203,9 @@ class MessagePlan:
         for plan in self.resources:
             for instance in run.instances[plan.id]:
                 mapped = instance.mapped
-                mapped.resource = resolve(mapped.resource, run.instances)
+                # Resolved member by member: a resource without its Patient is still a resource.
+                members = {key: resolve(value, run.instances) for key, value in mapped.resource.items()}
+                mapped.resource = {key: value for key, value in members.items() if value not in (None, [], {})}
                 problems = fhir_shape.validation_problems(mapped.resource)
                 if problems:
                     element, kind = problems[0]
