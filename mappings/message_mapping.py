@@ -145,7 +145,7 @@ def compile_resource(definition: ResourceDefinition, known: Known, earlier_ids: 
         if item.value is None:
             continue
         try:
-            members.extend(compile_members({key: item.value}, definition.type, "", item.where, known))
+            members.extend(compile_members({key: item.value}, definition.type, "", item.where[:-1], known))
         except CompileError as exc:
             raise SourcedCompileError(item.source, exc.where, exc.message) from None
         paths = _paths_in(item.value)
