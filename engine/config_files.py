@@ -106,6 +106,10 @@ def validate(located: _Located, schema: dict, source: str | os.PathLike) -> Any:
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(located.data), key=lambda e: list(map(str, e.absolute_path))):
+        while error.context:
+            # "not valid under any of the given schemas" says nothing an editor can act on;
+            # the deepest error inside the oneOf/anyOf names the key actually wrong.
+            error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator not in ("type", "oneOf")))
         path = tuple(error.absolute_path)
         dotted = ".".join(str(p) for p in path) or "(top level)"
         problems.append(f"{_line_for(located.lines, path)}: {dotted}: {error.message}")

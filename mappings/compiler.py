@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable
 
 from mappings import fhir_shape
@@ -108,11 +109,22 @@ def compile_condition(spec: dict, where: tuple) -> Condition:
     return lambda scope, run: all(check(scope, run) for check in checks)
 
 
+#: Segments that open a group in the message structures mapped here; the group of an
+#: iterated segment (an OBX and its NTEs) ends at the next one of these or of its own kind.
+GROUP_LEADERS = frozenset({"MSH", "PID", "PV1", "MRG", "ORC", "OBR", "TXA", "SCH", "RGS", "AIS", "AIG",
+                           "AIL", "AIP", "FT1", "STF", "MFE"})
+
+
 def segment_scopes(scope: Scope, name: str) -> list[Scope]:
-    """One scope per ``name`` segment in ``scope``: that segment up to the next one or the scope's end."""
-    positions = scope.positions(name)
-    ends = positions[1:] + [scope.stop]
-    return [Scope(scope.message, start, end, scope.item, scope.pinned) for start, end in zip(positions, ends)]
+    """One scope per ``name`` segment in ``scope``: that segment and what follows it, up to
+    the next one, the next group leader, or the scope's end."""
+    scopes = []
+    for start in scope.positions(name):
+        end = start + 1
+        while end < scope.stop and scope.message[end].name != name and scope.message[end].name not in GROUP_LEADERS:
+            end += 1
+        scopes.append(Scope(scope.message, start, end, scope.item, scope.pinned))
+    return scopes
 
 
 def iterate(each: str, where: tuple) -> Callable[[Scope], list[Scope]]:
@@ -148,6 +160,7 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
     keep = compile_condition(spec["where"], where + ("where",)) if "where" in spec else None
     joiner = spec.get("join")
     as_text = spec.get("text", False)
+    adds_up = spec.get("sum", False)
     location = path.location
 
     def evaluate(scope: Scope, run: Run) -> Out:
@@ -172,6 +185,9 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
                     values.append(value)
         except (InvalidDate, InvalidValue) as exc:
             raise MappingError(location, str(exc)) from None
+        if adds_up and values:
+            total = sum(Decimal(str(v)) for v in values if isinstance(v, (int, float)))
+            values = [int(total) if total == total.to_integral_value() else float(total)]
         if joiner is not None and values:
             text = joiner.join(str(v) for v in values)
             values = [{"contentType": "text/plain; charset=utf-8", "data": _base64(text)} if as_text else text]
@@ -290,7 +306,8 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
             raise CompileError(where + ("ref",), f"no resource with id {target!r} in this message config")
 
         def base(scope: Scope, run: Run) -> Out:
-            return Out([PendingReference(target, scope, every)], False, False)
+            # A reference counts as data: it points at a resource this message produced.
+            return Out([PendingReference(target, scope, every)], False, True)
     elif "value" in spec:
         literal = spec["value"]
 

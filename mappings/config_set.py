@@ -91,8 +91,15 @@ def refresh(directory: Path, state: DirectoryState, schema: dict) -> bool:
     return changed
 
 
-def load_schema_once() -> dict:
-    return load_schema(SCHEMA_PATH)
+def load_schema_once(partial: bool = False) -> dict:
+    """The mapping config schema; ``partial`` for override files, which say only what they
+    change (no ``handles``, ``resource`` or ``map`` required), but still only valid keys."""
+    schema = load_schema(SCHEMA_PATH)
+    if partial:
+        for name in ("message", "segment_map", "code_table"):
+            schema["$defs"][name].pop("required", None)
+        schema["$defs"]["resource"]["required"] = ["id"]
+    return schema
 
 
 @dataclass

@@ -55,6 +55,11 @@ class Scope:
         found = [self.message[i] for i in self.positions(name)]
         if found or (self.start == 0 and self.stop == len(self.message)):
             return found
+        # Outside the group: the nearest such segment before it (the OBR an OBX is under),
+        # else any in the message (the PID a whole message shares).
+        for index in range(self.start - 1, -1, -1):
+            if self.message[index].name == name:
+                return [self.message[index]]
         return [s for s in self.message if s.name == name]
 
 

@@ -97,6 +97,7 @@ class Mapper:
         self.default_system = default_system
         self.timezone = timezone
         self._schema = load_schema_once()
+        self._override_schema = load_schema_once(partial=True)
         self._shipped = DirectoryState()
         self._channels: dict[str, DirectoryState] = {}
         self._compiled: dict[str | None, CompiledChannel] = {}
@@ -132,7 +133,7 @@ class Mapper:
             del self._channels[name]
             changed = True
         for name, directory in channel_dirs.items():
-            changed |= refresh(directory, self._channels.setdefault(name, DirectoryState()), self._schema)
+            changed |= refresh(directory, self._channels.setdefault(name, DirectoryState()), self._override_schema)
         return changed
 
     def _documents(self, channel: str | None) -> list:

@@ -105,6 +105,22 @@ class ResourcePlan:
 
 
 def _scopes(definition: ResourceDefinition, known_ids: list[str]) -> Callable[[Scope, Run], list[Scope]]:
+    scopes = _anchor_scopes(definition, known_ids)
+    if "item" not in definition.raw:
+        return scopes
+    item = compile_path(definition.raw["item"])
+
+    def with_item(scope: Scope, run: Run) -> list[Scope]:
+        found = []
+        for s in scopes(scope, run):
+            values = item.read(s).values
+            if values:
+                found.append(Scope(s.message, s.start, s.end, values[0], s.pinned))
+        return found
+    return with_item
+
+
+def _anchor_scopes(definition: ResourceDefinition, known_ids: list[str]) -> Callable[[Scope, Run], list[Scope]]:
     raw = definition.raw
     if "each" in raw:
         split = iterate(raw["each"], definition.where + ("each",))
@@ -129,7 +145,7 @@ def compile_resource(definition: ResourceDefinition, known: Known, earlier_ids: 
         if item.value is None:
             continue
         try:
-            members.extend(compile_members({key: item.value}, definition.type, "", item.where, known))
+            members.extend(compile_members({key: item.value}, definition.type, "", item.where[:-1], known))
         except CompileError as exc:
             raise SourcedCompileError(item.source, exc.where, exc.message) from None
         paths = _paths_in(item.value)
@@ -187,7 +203,9 @@ class MessagePlan:
         for plan in self.resources:
             for instance in run.instances[plan.id]:
                 mapped = instance.mapped
-                mapped.resource = resolve(mapped.resource, run.instances)
+                # Resolved member by member: a resource without its Patient is still a resource.
+                members = {key: resolve(value, run.instances) for key, value in mapped.resource.items()}
+                mapped.resource = {key: value for key, value in members.items() if value not in (None, [], {})}
                 problems = fhir_shape.validation_problems(mapped.resource)
                 if problems:
                     element, kind = problems[0]

@@ -34,28 +34,33 @@ class PendingReference:
 
     def instances(self, instances: dict[str, list[Instance]]) -> list[Instance]:
         """The instances meant: the one pinned by ``each_ref``, else the nearest enclosing
-        (the OBR of this OBX), else those inside this scope, else the message-level one."""
+        (the OBR of this OBX, the message's Patient), else the first inside this scope."""
         candidates = instances.get(self.target, [])
         for resource_id, instance in self.scope.pinned:
             if resource_id == self.target:
                 return [instance]
         inside = [i for i in candidates if self.scope.contains(i.scope)]
         if self.every:
-            return inside or candidates
+            return inside
+        # A message-level resource (the Patient) encloses every scope; an instance from a
+        # sibling group (the performer of another FT1) is never meant.
         enclosing = [i for i in candidates if i.scope.contains(self.scope)]
-        if enclosing:
-            return [enclosing[-1]]
-        return (inside or candidates)[:1]
+        return enclosing[-1:] or inside[:1]
 
 
 def resolve(value: Any, instances: dict[str, list[Instance]]) -> Any:
-    """``value`` with pending references replaced; a reference to nothing is left out."""
+    """``value`` with pending references replaced; a reference to nothing is left out, with
+    the object holding it."""
     if isinstance(value, PendingReference):
         found = [{"reference": i.mapped.full_url} for i in value.instances(instances)]
         return found if value.every else (found[0] if found else None)
     if isinstance(value, dict):
         resolved = {}
         for key, member in value.items():
+            if isinstance(member, PendingReference) and not member.instances(instances):
+                # An object built around a reference to nothing (the performer of an FT1
+                # without FT1-20) means nothing: it is left out whole.
+                return None
             member = resolve(member, instances)
             if member not in (None, [], {}):
                 resolved[key] = member

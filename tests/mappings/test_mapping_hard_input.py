@@ -1,0 +1,74 @@
+"""Input as senders really send it: escapes, segment breaks, charsets, batches, versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from mappings.batch import split_batch
+
+PID = "PID|1||55^^^HOSP^MR||{name}||19800101|F\r"
+
+
+def message(pid: str, version: str = "2.5", charset: str = "") -> str:
+    return f"MSH|^~\\&|A|HOSP|CB|CB|20240101||ADT^A28|1|P|{version}|||||AU|{charset}\r" + pid
+
+
+def family(mapper, raw: bytes, **kwargs) -> str:
+    return mapper.map(raw, **kwargs).resources[0].resource["name"][0]["family"]
+
+
+@pytest.mark.parametrize("escaped, text", [
+    ("A\\F\\B", "A|B"), ("A\\S\\B", "A^B"), ("A\\T\\B", "A&B"), ("A\\R\\B", "A~B"),
+    ("A\\E\\B", "A\\B"), ("\\X4F\\Brien", "OBrien"),
+])
+def test_escape_sequences_are_decoded(mapper, escaped, text):
+    assert family(mapper, message(PID.format(name=escaped)).encode()) == text
+
+
+@pytest.mark.parametrize("separator", ["\r", "\n", "\r\n"])
+def test_segments_may_be_separated_by_cr_lf_or_crlf(mapper, separator):
+    raw = message(PID.format(name="Doe")).replace("\r", separator).encode()
+    assert family(mapper, raw) == "Doe"
+
+
+@pytest.mark.parametrize("charset, encoding", [("8859/1", "latin-1"), ("UNICODE UTF-8", "utf-8"), ("ASCII", "ascii")])
+def test_msh_18_decides_the_charset(mapper, charset, encoding):
+    name = "Muller" if encoding == "ascii" else "Müller"
+    assert family(mapper, message(PID.format(name=name), charset=charset).encode(encoding)) == name
+
+
+def test_a_channel_default_charset_fixes_a_sender_that_does_not_declare_one(mapper):
+    raw = message(PID.format(name="Müller")).encode("latin-1")
+    assert family(mapper, raw, default_charset="latin-1") == "Müller"
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8"])
+def test_versions_2_3_to_2_8_map(mapper, version):
+    assert family(mapper, message(PID.format(name="Doe"), version=version).encode()) == "Doe"
+
+
+def test_repeated_fields_each_become_an_element(mapper):
+    pid = "PID|1||55^^^HOSP^MR~66^^^OTHER^PI||Doe^J~Roe^J||19800101|F\r"
+    resource = mapper.map(message(pid).encode()).resources[0].resource
+    assert [i["value"] for i in resource["identifier"]] == ["55", "66"]
+    assert [n["family"] for n in resource["name"]] == ["Doe", "Roe"]
+
+
+def test_an_empty_field_keeps_the_stored_value_and_an_explicit_null_clears_it(mapper):
+    kept = mapper.map(message("PID|1||55^^^HOSP^MR||Doe||\r").encode()).resources[0]
+    cleared = mapper.map(message('PID|1||55^^^HOSP^MR||Doe||""\r').encode()).resources[0]
+    assert "birthDate" not in kept.resource and kept.clear == []
+    assert "birthDate" not in cleared.resource and cleared.clear == ["birthDate"]
+
+
+def test_a_batch_splits_into_its_messages_without_the_envelope(mapper):
+    one, two = message(PID.format(name="One")), message(PID.format(name="Two"))
+    batch = f"FHS|^~\\&|A\rBHS|^~\\&|A\r{one}{two}BTS|2\rFTS|1\r".replace("\r", "\r\n").encode()
+    messages = split_batch(batch)
+    assert [family(mapper, m) for m in messages] == ["One", "Two"]
+    assert all(b"BTS" not in m and b"FHS" not in m for m in messages)
+
+
+def test_identifiers_without_an_authority_take_the_sending_facility(mapper):
+    resource = mapper.map(message("PID|1||55||Doe\r").encode()).resources[0].resource
+    assert resource["identifier"][0]["system"] == "urn:oid:1.2.36.146.595.217.0.1"
