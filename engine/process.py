@@ -50,14 +50,18 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
 
     from connectors.inbound.mllp import MllpListener
     from engine.app import create_app
+    from engine.config_reloader import ConfigReloader
 
     runtime = build_runtime(settings)
     prepare_schema(runtime)
     if mllp or http:
         runtime.replay.recover_stranded()
+    reloader = ConfigReloader({"mappings": runtime.mapper.reload_if_changed}, settings.config_reload_seconds)
     run_workers = settings.in_process_broker if workers is None else workers
     stoppers: list[Callable[[], None]] = []
     try:
+        reloader.start()
+        stoppers.append(reloader.stop)
         if mllp:
             for channel in runtime.config.channels:
                 if channel.type != "mllp" or not channel.enabled:

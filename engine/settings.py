@@ -22,6 +22,8 @@ IN_PROCESS_BROKER = "memory://"
 DEFAULT_DELIVERY_LEASE_SECONDS = 60.0
 #: How often the sweeper looks for deliveries that are due and not queued.
 DEFAULT_SWEEP_INTERVAL_SECONDS = 5.0
+#: How often edited mapping configs are looked for.
+DEFAULT_CONFIG_RELOAD_SECONDS = 2.0
 
 
 def _int(environ: dict[str, str], name: str, default: int) -> int:
@@ -56,6 +58,7 @@ class Settings:
     worker_threads: int = 4
     delivery_lease_seconds: float = DEFAULT_DELIVERY_LEASE_SECONDS
     sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS
+    config_reload_seconds: float = DEFAULT_CONFIG_RELOAD_SECONDS
     log_level: str = "INFO"
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -81,6 +84,7 @@ class Settings:
             worker_threads=_int(env, "CAREBRIDGE_WORKER_THREADS", 4),
             delivery_lease_seconds=_float(env, "CAREBRIDGE_DELIVERY_LEASE_SECONDS", DEFAULT_DELIVERY_LEASE_SECONDS),
             sweep_interval_seconds=_float(env, "CAREBRIDGE_SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
+            config_reload_seconds=_float(env, "CAREBRIDGE_CONFIG_RELOAD_SECONDS", DEFAULT_CONFIG_RELOAD_SECONDS),
             log_level=env.get("CAREBRIDGE_LOG_LEVEL") or "INFO",
             environ=env,
         )
