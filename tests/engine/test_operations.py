@@ -72,3 +72,23 @@ def test_admin_api_needs_the_token_when_one_is_set(make_runtime):
     assert client.get("/admin/api/messages").status_code == 401
     assert client.get("/admin/api/messages", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/admin/api/messages", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_unsupported_message_is_replayed_once_a_mapping_exists(make_runtime, tmp_path):
+    runtime = make_runtime(mapper="bundled", workers=0)
+    message = adt("A01", "NEW-TYPE").replace(b"ADT^A01^ADT_A01", b"ADT^A24^ADT_A24")
+    outcome = runtime.pipeline.receive_hl7(message, "mllp")
+    assert outcome.status == "error" and outcome.error_code == "200"
+    assert runtime.store.get(outcome.message_id).status == "unsupported"
+
+    # The integrator adds a mapping for the channel (config/mappings/<channel>/ beside engine.yaml).
+    channel_dir = runtime.settings.config_path.parent / "mappings" / "mllp"
+    channel_dir.mkdir(parents=True)
+    (channel_dir / "adt_link.yaml").write_text(
+        "kind: message\nname: adt_link\nhandles: [ADT^A24]\n"
+        "resources:\n  - id: patient\n    segment: PID\n    map: pid_patient\n")
+    assert runtime.mapper.reload_if_changed()
+
+    replayed = runtime.replay.replay_where(status="unsupported")
+    assert [o.status for o in replayed.values()] == ["accepted"]
+    assert runtime.store.get(outcome.message_id).status == "mapped"
