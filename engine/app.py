@@ -18,12 +18,14 @@ def create_app(runtime: Runtime) -> Flask:
     from routes.health import health
     from routes.hl7 import hl7_http
     from routes.messages import messages
+    from routes.metrics import metrics
 
     app = Flask("carebridge")
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
     app.extensions["carebridge"] = runtime
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
+    app.register_blueprint(metrics)
     app.register_blueprint(fhir, url_prefix="/fhir")
     app.register_blueprint(messages, url_prefix="/admin/api")
     return app

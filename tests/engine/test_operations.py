@@ -92,3 +92,19 @@ def test_unsupported_message_is_replayed_once_a_mapping_exists(make_runtime, tmp
     replayed = runtime.replay.replay_where(status="unsupported")
     assert [o.status for o in replayed.values()] == ["accepted"]
     assert runtime.store.get(outcome.message_id).status == "mapped"
+
+
+def test_metrics_count_messages_and_deliveries_by_status(make_runtime, simulator):
+    runtime = make_runtime(mapper="bundled")
+    runtime.pipeline.receive_hl7(adt("A01", "MET-1"), "mllp")
+    runtime.pipeline.receive_hl7(b"garbage", "mllp")
+    wait_until(lambda: simulator.records("clients"), message="delivery")
+    client = create_app(runtime).test_client()
+
+    def scraped():
+        text = client.get("/metrics").get_data(as_text=True)
+        return text if 'carebridge_deliveries{destination="carepatron",status="delivered"} 1.0' in text else None
+
+    text = wait_until(scraped, timeout=10, message="the delivery in the metrics")
+    assert 'carebridge_messages{channel="mllp",status="mapped"} 1.0' in text
+    assert 'carebridge_messages{channel="mllp",status="error"} 1.0' in text
