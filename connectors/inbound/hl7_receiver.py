@@ -12,6 +12,7 @@ from connectors.inbound.mllp import Frame
 from engine.message_store import MessageStore
 from engine.models import MessageStatus
 from engine.pipeline import Outcome, Pipeline
+from mappings.batch import split_batch
 from mappings.errors import MappingError
 from mappings.hl7_header import CHARSETS, read_header
 
@@ -33,9 +34,28 @@ class Hl7Receiver:
         self.channel = channel
 
     def receive(self, raw: bytes, peer: str | None = None) -> bytes:
+        if raw.lstrip(b"\xef\xbb\xbf \r\n")[:3] in (b"FHS", b"BHS"):
+            return self._receive_batch(raw, peer)
         outcome = self.pipeline.receive_hl7(raw, self.channel, peer)
         self._log(outcome)
         return self._encode(outcome)
+
+    def _receive_batch(self, raw: bytes, peer: str | None) -> bytes:
+        """An FHS/BHS batch: each message goes through the line on its own; the answer is a batch of ACKs."""
+        acks = []
+        for message in split_batch(raw):
+            outcome = self.pipeline.receive_hl7(message, self.channel, peer)
+            self._log(outcome)
+            acks.append(build_ack(outcome).rstrip("\r"))
+        header = raw.lstrip(b"\xef\xbb\xbf \r\n").decode("latin-1")
+        separator = header[3] if len(header) > 3 else "|"
+        encoding = header[4:8] if len(header) > 8 else "^~\\&"
+        envelope_in = header.split("\r", 1)[0].split("\n", 1)[0].split(separator)
+        batch_id = envelope_in[10] if len(envelope_in) > 10 else ""
+        text = "\r".join([f"FHS{separator}{encoding}", f"BHS{separator}{encoding}", *acks,
+                          f"BTS{separator}{len(acks)}", f"FTS{separator}1"]) + "\r"
+        log.info("channel=%s batch=%s messages=%d", self.channel, batch_id or "-", len(acks))
+        return text.encode("utf-8")
 
     def receive_frame(self, frame: Frame, peer: str) -> bytes:
         """The MLLP listener's handler: a complete frame is received, a broken one kept and refused."""
