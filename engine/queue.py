@@ -18,8 +18,8 @@ from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: The queue delivery messages travel on.
-DELIVERY_QUEUE = "carebridge-deliveries"
+#: The queue delivery messages travel on, after the namespace (``carebridge.deliveries``).
+DELIVERY_QUEUE = "deliveries"
 #: Retries of the actor itself, for failures outside a destination call (the database briefly away).
 ACTOR_MAX_RETRIES = 5
 #: A delivery attempt that runs longer than this is interrupted (milliseconds).
@@ -58,11 +58,12 @@ class DeliveryQueue:
         worker = queue.start_worker(threads=4)
     """
 
-    def __init__(self, broker: dramatiq.Broker, run: Callable[[int], None]):
+    def __init__(self, broker: dramatiq.Broker, run: Callable[[int], None], namespace: str = "carebridge"):
         self.broker = broker
         self._run = run
+        # RabbitMQ has no key prefix of its own, so the namespace goes in the queue name.
         self.actor = dramatiq.actor(
-            self._perform, broker=broker, actor_name="deliver", queue_name=DELIVERY_QUEUE,
+            self._perform, broker=broker, actor_name="deliver", queue_name=f"{namespace}.{DELIVERY_QUEUE}",
             max_retries=ACTOR_MAX_RETRIES, time_limit=ACTOR_TIME_LIMIT_MS,
         )
 

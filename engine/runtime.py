@@ -76,7 +76,7 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     # The queue and the delivery service refer to each other: the service re-queues through
     # the queue, and the queue's actor runs the service.
     holder: dict[str, DeliveryService] = {}
-    queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id))
+    queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id), settings.queue_namespace)
     delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds)
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)

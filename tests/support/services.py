@@ -14,10 +14,12 @@ import pytest
 #: Where the services listen on this project's machines (shared/SERVICES.md).
 POSTGRES_ADMIN_URL = os.environ.get("CAREBRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CAREBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("CAREBRIDGE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 HOW_TO_ENABLE = {
     "PostgreSQL": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_POSTGRES_URL",
     "Redis": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_REDIS_URL",
+    "RabbitMQ": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_RABBITMQ_URL",
 }
 
 
@@ -45,6 +47,16 @@ def redis_up() -> bool:
         import redis
 
         return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def rabbitmq_up() -> bool:
+    try:
+        import pika
+
+        pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL + "?connection_attempts=1&socket_timeout=2")).close()
+        return True
     except Exception:
         return False
 
