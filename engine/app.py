@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
 from engine.runtime import Runtime
@@ -14,6 +16,7 @@ def create_app(runtime: Runtime) -> Flask:
 
         app = create_app(build_runtime(Settings.from_env()))
     """
+    from routes.console import console
     from routes.fhir import fhir
     from routes.health import health
     from routes.hl7 import hl7_http
@@ -21,6 +24,8 @@ def create_app(runtime: Runtime) -> Flask:
     from routes.metrics import metrics
 
     app = Flask("carebridge")
+    # Signs the console's flash messages only; a new key per process is enough for that.
+    app.secret_key = runtime.settings.environ.get("CAREBRIDGE_SECRET_KEY") or os.urandom(32)
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
     app.extensions["carebridge"] = runtime
     app.register_blueprint(health)
@@ -28,6 +33,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(metrics)
     app.register_blueprint(fhir, url_prefix="/fhir")
     app.register_blueprint(messages, url_prefix="/admin/api")
+    app.register_blueprint(console, url_prefix="/admin")
     return app
 
 

@@ -108,3 +108,15 @@ def test_metrics_count_messages_and_deliveries_by_status(make_runtime, simulator
     text = wait_until(scraped, timeout=10, message="the delivery in the metrics")
     assert 'carebridge_messages{channel="mllp",status="mapped"} 1.0' in text
     assert 'carebridge_messages{channel="mllp",status="error"} 1.0' in text
+
+
+def test_console_shows_channels_failures_and_replays_a_message(make_runtime):
+    runtime = make_runtime(mapper="bundled", workers=0)
+    runtime.pipeline.receive_hl7(adt("A01", "CON-1"), "mllp")
+    failed = runtime.pipeline.receive_hl7(adt("A01", "CON-2").replace(b"ADT^A01^ADT_A01", b"ADT^A24"), "mllp")
+    client = create_app(runtime).test_client()
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "<td>mllp</td>" in page and "unsupported" in page and "CON-2" in page
+    assert "Testperson" not in page  # the console shows ids and codes, not patient data
+    reply = client.post(f"/admin/messages/{failed.message_id}/replay", follow_redirects=True).get_data(as_text=True)
+    assert f"Message {failed.message_id} replayed: error" in reply
