@@ -253,7 +253,7 @@ def _include_pairs(session: Session, include: Include, ids: list[str]) -> set[tu
     query = select(ref.target_type, ref.target_id).where(
         ref.resource_type == include.source_type, ref.param == include.param, ref.resource_id.in_(ids),
         ref.target_type.is_not(None), ref.target_type == include.target_type if include.target_type else true())
-    return set(session.execute(query.limit(MAX_INCLUDED)).tuples())
+    return {(row[0], row[1]) for row in session.execute(query.limit(MAX_INCLUDED))}
 
 
 def _revinclude_pairs(session: Session, include: Include, resource_type: str, ids: list[str]) -> set[tuple[str, str]]:
@@ -263,7 +263,7 @@ def _revinclude_pairs(session: Session, include: Include, resource_type: str, id
     query = select(ref.resource_type, ref.resource_id).where(
         ref.resource_type == include.source_type, ref.param == include.param,
         ref.target_type == resource_type, ref.target_id.in_(ids))
-    return set(session.execute(query.limit(MAX_INCLUDED)).tuples())
+    return {(row[0], row[1]) for row in session.execute(query.limit(MAX_INCLUDED))}
 
 
 def included(session: Session, request: SearchRequest, ids: list[str]) -> list[dict[str, Any]]:
