@@ -97,8 +97,7 @@ def _respond(answer: FhirResponse) -> Response:
     return response
 
 
-@fhir.route("", defaults={"path": ""}, methods=METHODS)
-@fhir.route("/", defaults={"path": ""}, methods=METHODS)
+@fhir.route("/", defaults={"path": ""}, methods=METHODS, strict_slashes=False)
 @fhir.route("/<path:path>", methods=METHODS)
 def interact(path: str) -> Response:
     try:
