@@ -84,7 +84,11 @@ class ResourceRecord(Base):
     #: The inbound message that last wrote this resource, if any.
     message_id: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_resources_type_updated", "resource_type", "last_updated"),)
+    __table_args__ = (
+        Index("ix_resources_type_updated", "resource_type", "last_updated"),
+        # Search pages in (last updated, id) order by keyset.
+        Index("ix_resources_type_updated_id", "resource_type", "last_updated", "id"),
+    )
 
 
 class ResourceVersion(Base):
@@ -130,10 +134,16 @@ class SearchString(Base):
     resource_id: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(255))
+    #: The value as the resource has it (cut to the column), for the ``:exact`` modifier.
+    exact: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index("ix_search_strings_lookup", "resource_type", "param", "value"),
         Index("ix_search_strings_owner", "resource_type", "resource_id"),
+        # Prefix search reads only this index: LIKE 'x%' on PostgreSQL needs pattern ops
+        # whatever the database's collation; resource_id makes it covering.
+        Index("ix_search_strings_prefix", "resource_type", "param", "value", "resource_id",
+              postgresql_ops={"value": "varchar_pattern_ops"}),
     )
 
 

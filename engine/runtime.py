@@ -11,6 +11,7 @@ from connectors.outbound.base import Destination
 from connectors.outbound.registry import build_destination
 from engine.config import EngineConfig, load_engine_config
 from engine.db import Database
+from engine.fhir_writes import FhirWriter
 from engine.delivery import DeliveryService
 from engine.message_store import MessageStore
 from engine.pipeline import Mapper, Pipeline
@@ -46,6 +47,8 @@ class Runtime:
     pipeline: Pipeline
     replay: MessageReplay
     receivers: dict[str, Hl7Receiver] = field(default_factory=dict)
+    #: Writes from the FHIR API (and FHIR files): resources and their outbox rows in one commit.
+    fhir_writer: FhirWriter | None = None
 
     def close(self) -> None:
         self.sweeper.stop()
@@ -85,5 +88,6 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, charsets)
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
+    fhir_writer = FhirWriter(database, repository, router, queue.enqueue)
     return Runtime(settings, config, database, store, repository, mapper, router, destinations, delivery,
-                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers)
+                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers, fhir_writer)

@@ -29,10 +29,53 @@ class SearchParameter:
     name: str
     type: str  # token | string | date | reference
     paths: tuple[str, ...]
+    #: For references: the resource types this parameter points at (empty: any).
+    targets: tuple[str, ...] = ()
 
 
 def _p(name: str, type_: str, *paths: str) -> SearchParameter:
     return SearchParameter(name, type_, paths)
+
+
+def _ref(name: str, *paths: str, to: tuple[str, ...] = ()) -> SearchParameter:
+    """A reference parameter; ``to`` keeps only references to those types (``patient`` of ``subject``)."""
+    return SearchParameter(name, "reference", paths, to)
+
+
+_PATIENT = ("Patient",)
+_PRACTITIONER = ("Practitioner",)
+_EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant")
+
+
+def _contacts() -> tuple[SearchParameter, ...]:
+    return (
+        _p("email", "token", "telecom:email"),
+        _p("phone", "token", "telecom:phone"),
+        _p("telecom", "token", "telecom"),
+    )
+
+
+def _addresses(path: str = "address") -> tuple[SearchParameter, ...]:
+    return (
+        _p("address", "string", path),
+        _p("address-city", "string", f"{path}.city"),
+        _p("address-postalcode", "string", f"{path}.postalCode"),
+        _p("address-state", "string", f"{path}.state"),
+        _p("address-country", "string", f"{path}.country"),
+    )
+
+
+def _subject() -> tuple[SearchParameter, ...]:
+    """``subject`` (any type) and ``patient`` (the subject when it is a Patient)."""
+    return _ref("patient", "subject", to=_PATIENT), _ref("subject", "subject")
+
+
+def _person_names() -> tuple[SearchParameter, ...]:
+    return (
+        _p("name", "string", "name"),
+        _p("family", "string", "name.family"),
+        _p("given", "string", "name.given"),
+    )
 
 
 #: Parameters every resource type has.
@@ -40,23 +83,130 @@ COMMON_PARAMETERS: tuple[SearchParameter, ...] = (
     _p("identifier", "token", "identifier"),
 )
 
-#: Search parameters per resource type (R4 names and meanings).
+#: Search parameters per resource type (R4 names and meanings), the ones users reach for.
 SEARCH_PARAMETERS: dict[str, tuple[SearchParameter, ...]] = {
     "Patient": (
-        _p("name", "string", "name"),
-        _p("family", "string", "name.family"),
-        _p("given", "string", "name.given"),
+        *_person_names(),
         _p("birthdate", "date", "birthDate"),
         _p("gender", "token", "gender"),
-        _p("email", "token", "telecom:email"),
-        _p("phone", "token", "telecom:phone"),
+        *_contacts(),
+        *_addresses(),
+        _p("active", "token", "active"),
+        _ref("general-practitioner", "generalPractitioner"),
+        _ref("organization", "managingOrganization"),
+    ),
+    "Practitioner": (
+        *_person_names(),
+        _p("gender", "token", "gender"),
+        *_contacts(),
+        *_addresses(),
         _p("active", "token", "active"),
     ),
+    "PractitionerRole": (
+        _ref("practitioner", "practitioner"),
+        _ref("organization", "organization"),
+        _ref("location", "location"),
+        _p("role", "token", "code"),
+        _p("specialty", "token", "specialty"),
+        _p("active", "token", "active"),
+        *_contacts(),
+    ),
+    "Organization": (
+        _p("name", "string", "name", "alias"),
+        _p("type", "token", "type"),
+        _p("active", "token", "active"),
+        *_addresses(),
+        _ref("partof", "partOf"),
+    ),
+    "Location": (
+        _p("name", "string", "name", "alias"),
+        _p("type", "token", "type"),
+        _p("status", "token", "status"),
+        *_addresses(),
+        _ref("organization", "managingOrganization"),
+        _ref("partof", "partOf"),
+    ),
+    "Encounter": (
+        *_subject(),
+        _p("date", "date", "period"),
+        _p("status", "token", "status"),
+        _p("class", "token", "class"),
+        _p("type", "token", "type"),
+        _ref("practitioner", "participant.individual", to=_PRACTITIONER),
+        _ref("participant", "participant.individual"),
+        _ref("location", "location.location"),
+        _ref("service-provider", "serviceProvider"),
+        _ref("appointment", "appointment"),
+    ),
+    "Appointment": (
+        _p("date", "date", "start"),
+        _ref("patient", "participant.actor", to=_PATIENT),
+        _ref("practitioner", "participant.actor", to=_PRACTITIONER),
+        _ref("location", "participant.actor", to=("Location",)),
+        _ref("actor", "participant.actor"),
+        _p("status", "token", "status"),
+        _p("appointment-type", "token", "appointmentType"),
+        _p("service-type", "token", "serviceType"),
+        _p("specialty", "token", "specialty"),
+    ),
+    "DocumentReference": (
+        _p("identifier", "token", "masterIdentifier"),
+        *_subject(),
+        _p("type", "token", "type"),
+        _p("category", "token", "category"),
+        _p("date", "date", "date"),
+        _p("status", "token", "status"),
+        _ref("author", "author"),
+        _ref("custodian", "custodian"),
+        _ref("relatesto", "relatesTo.target"),
+        _p("relation", "token", "relatesTo.code"),
+        _ref("encounter", "context.encounter"),
+        _p("period", "date", "context.period"),
+        _p("contenttype", "token", "content.attachment.contentType"),
+        _p("description", "string", "description"),
+    ),
+    "Invoice": (
+        *_subject(),
+        _p("status", "token", "status"),
+        _p("date", "date", "date"),
+        _p("type", "token", "type"),
+        _ref("participant", "participant.actor"),
+        _ref("issuer", "issuer"),
+        _ref("recipient", "recipient"),
+        _ref("account", "account"),
+    ),
+    "ChargeItem": (
+        *_subject(),
+        _p("code", "token", "code"),
+        _p("status", "token", "status"),
+        _p("occurrence", "date", "occurrenceDateTime", "occurrencePeriod"),
+        _p("entered-date", "date", "enteredDate"),
+        _ref("performer-actor", "performer.actor"),
+        _ref("enterer", "enterer"),
+        _ref("account", "account"),
+        _ref("context", "context"),
+    ),
+    "Observation": (
+        *_subject(),
+        _p("code", "token", "code"),
+        _p("date", "date", *_EFFECTIVE),
+        _p("status", "token", "status"),
+        _p("category", "token", "category"),
+        _ref("encounter", "encounter"),
+        _ref("performer", "performer"),
+        _p("value-concept", "token", "valueCodeableConcept"),
+    ),
+    "Binary": (),
 }
 
 
 def parameters_for(resource_type: str) -> tuple[SearchParameter, ...]:
+    """Every indexed parameter of a type; a name may appear twice when it reads two kinds of element."""
     return COMMON_PARAMETERS + SEARCH_PARAMETERS.get(resource_type, ())
+
+
+def parameter_named(resource_type: str, name: str) -> SearchParameter | None:
+    return next((p for p in parameters_for(resource_type) if p.name == name), None)
 
 
 def normalise_string(value: str) -> str:
@@ -152,17 +302,20 @@ def _dates(value: Any) -> Iterable[tuple[datetime | None, datetime | None]]:
         yield (start[0] if start else None), (end[1] if end else None)
 
 
+def split_reference(reference: str) -> tuple[str | None, str]:
+    """``(type, id)`` of ``Type/id``, ``Type/id/_history/2``, an absolute URL, or a bare ``id``."""
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 2 and "_history" in parts:
+        parts = parts[:parts.index("_history")]
+    if len(parts) >= 2:
+        return parts[-2], parts[-1]
+    return None, parts[-1]
+
+
 def _references(value: Any) -> Iterable[tuple[str | None, str]]:
     reference = value.get("reference") if isinstance(value, dict) else None
-    if isinstance(reference, str) and reference:
-        parts = reference.rstrip("/").split("/")
-        if len(parts) >= 2 and "_history" in parts:
-            cut = parts.index("_history")
-            parts = parts[:cut]
-        if len(parts) >= 2:
-            yield parts[-2], parts[-1]
-        else:
-            yield None, parts[-1]
+    if isinstance(reference, str) and reference and not reference.startswith("#"):
+        yield split_reference(reference)
 
 
 def index_rows(resource_type: str, resource_id: str, resource: dict[str, Any]) -> list[Any]:
@@ -175,13 +328,15 @@ def index_rows(resource_type: str, resource_id: str, resource: dict[str, Any]) -
                 if parameter.type == "token":
                     rows += [SearchToken(**owner, param=parameter.name, system=s, code=c) for s, c in _tokens(value)]
                 elif parameter.type == "string":
-                    rows += [SearchString(**owner, param=parameter.name, value=normalise_string(s))
+                    # ``exact`` keeps the value as sent, for the :exact modifier.
+                    rows += [SearchString(**owner, param=parameter.name, value=normalise_string(s),
+                                          exact=s[:MAX_INDEXED_STRING])
                              for s in _strings(value) if s.strip()]
                 elif parameter.type == "date":
                     rows += [SearchDate(**owner, param=parameter.name, low=lo, high=hi) for lo, hi in _dates(value)]
                 elif parameter.type == "reference":
                     rows += [SearchReference(**owner, param=parameter.name, target_type=t, target_id=i)
-                             for t, i in _references(value)]
+                             for t, i in _references(value) if not parameter.targets or t in parameter.targets]
     return rows
 
 

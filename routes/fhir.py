@@ -1,58 +1,128 @@
-"""The FHIR R4 REST API (first cut: read and identifier search); every error is an OperationOutcome."""
+"""The FHIR R4 REST API at ``/fhir``: HTTP in and out of :class:`engine.fhir_api.FhirApi`.
+
+This blueprint does only what needs HTTP: media types (JSON only: XML is a 406 or 415),
+parsing the body, the base URL the client called (``X-Forwarded-*`` honoured, so links
+work behind a proxy), and turning every failure into an OperationOutcome.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+import json
+import logging
+import traceback
 
-from engine.models import ResourceRecord
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from engine.fhir_api import FhirApi
+from engine.fhir_errors import FhirError, operation_outcome
+from engine.fhir_exchange import FhirRequest, FhirResponse
+
+log = logging.getLogger(__name__)
 
 fhir = Blueprint("fhir", __name__)
 
-#: FHIR's JSON media type.
+#: FHIR's JSON media type, what every answer is sent as.
 FHIR_JSON = "application/fhir+json"
+#: Media types read as FHIR JSON (real clients send both).
+JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
+#: Media types of a patch: JSON Patch, or JSON Merge Patch (fhirpy sends an object as application/json).
+PATCH_TYPES = JSON_TYPES | {"application/json-patch+json", "application/merge-patch+json"}
+#: What ``Accept`` or ``_format`` may name for a JSON answer.
+ACCEPTABLE = JSON_TYPES | {"*/*", "application/*", "json", "fhir+json"}
+#: XML in any spelling: refused with 406 (answer) or 415 (body).
+XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir", "xml"}
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def operation_outcome(status: int, code: str, diagnostics: str, expression: str | None = None):
-    issue = {"severity": "error", "code": code, "diagnostics": diagnostics}
-    if expression:
-        issue["expression"] = [expression]
-    response = jsonify({"resourceType": "OperationOutcome", "issue": [issue]})
-    response.status_code = status
-    response.mimetype = FHIR_JSON
+def _media_types(header: str) -> list[str]:
+    return [part.split(";")[0].strip().lower() for part in header.split(",") if part.strip()]
+
+
+def base_url(path: str) -> str:
+    """The absolute base the client called, e.g. ``https://ehr-gw.example/fhir``."""
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    prefix = request.headers.get("X-Forwarded-Prefix", "").rstrip("/")
+    mount = request.path[: len(request.path) - len(path)].rstrip("/") if path else request.path.rstrip("/")
+    return f"{proto}://{host}{prefix}{request.script_root}{mount}"
+
+
+def _check_answer_format() -> None:
+    wanted = request.args.get("_format")
+    if wanted and wanted.lower() not in ACCEPTABLE:
+        raise FhirError(406, "not-supported", "unsupported-format", "only JSON is supported (_format)")
+    accept = _media_types(request.headers.get("Accept", ""))
+    if accept and not any(t in ACCEPTABLE for t in accept):
+        raise FhirError(406, "not-supported", "unsupported-format",
+                        "only application/fhir+json or application/json can be returned")
+
+
+def _body(path: str):
+    data = request.get_data(cache=True)
+    content_type = (request.mimetype or "").lower()
+    if request.method == "POST" and path.endswith("_search"):
+        return None
+    if not data:
+        return None
+    if content_type in XML_TYPES or content_type.endswith("+xml"):
+        raise FhirError(415, "not-supported", "unsupported-media-type", "XML is not supported: send FHIR JSON")
+    allowed = PATCH_TYPES if request.method == "PATCH" else JSON_TYPES
+    if content_type and content_type not in allowed:
+        raise FhirError(415, "not-supported", "unsupported-media-type",
+                        f"Content-Type must be one of {', '.join(sorted(allowed))}")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FhirError(400, "structure", "unparseable-json", "the body is not valid JSON") from None
+
+
+def _query(path: str) -> list[tuple[str, str]]:
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST" and path.endswith("_search"):
+        if request.mimetype and request.mimetype != "application/x-www-form-urlencoded":
+            raise FhirError(415, "not-supported", "unsupported-media-type",
+                            "POST _search takes application/x-www-form-urlencoded")
+        pairs += list(request.form.items(multi=True))
+    return pairs
+
+
+def _respond(answer: FhirResponse) -> Response:
+    body = json.dumps(answer.body, ensure_ascii=False) if answer.body is not None else ""
+    response = Response(body, status=answer.status, mimetype=FHIR_JSON if body else None)
+    if body:
+        response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
+    for name, value in answer.headers.items():
+        response.headers[name] = value
     return response
 
 
-def _fhir_response(body: dict, status: int = 200):
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = FHIR_JSON
-    return response
-
-
-@fhir.get("/<resource_type>/<resource_id>")
-def read(resource_type: str, resource_id: str):
+@fhir.route("/", defaults={"path": ""}, methods=METHODS, strict_slashes=False)
+@fhir.route("/<path:path>", methods=METHODS)
+def interact(path: str) -> Response:
+    try:
+        _check_answer_format()
+        fhir_request = FhirRequest(
+            method=request.method, path=path, base=base_url(path), query=_query(path),
+            headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path))
+    except FhirError as error:
+        return _respond(FhirResponse(error.status, error.outcome()))
     runtime = current_app.extensions["carebridge"]
-    with runtime.database.read() as session:
-        record = session.get(ResourceRecord, (resource_type, resource_id))
-        if record is None:
-            return operation_outcome(404, "not-found", f"{resource_type}/{resource_id} is not known")
-        if record.deleted:
-            return operation_outcome(410, "deleted", f"{resource_type}/{resource_id} was deleted")
-        response = current_app.response_class(record.content, mimetype=FHIR_JSON)
-        response.headers["ETag"] = f'W/"{record.version_id}"'
-        return response
+    return _respond(FhirApi(runtime.fhir_writer).handle(fhir_request))
 
 
-@fhir.get("/<resource_type>")
-def search(resource_type: str):
-    runtime = current_app.extensions["carebridge"]
-    identifier = request.args.get("identifier")
-    with runtime.database.read() as session:
-        ids = runtime.repository.ids_with_token(session, resource_type, "identifier", identifier) if identifier else []
-        entries = []
-        for resource_id in ids:
-            resource = runtime.repository.current(session, resource_type, resource_id)
-            if resource:
-                entries.append({"fullUrl": f"{request.url_root}fhir/{resource_type}/{resource_id}",
-                                "resource": resource, "search": {"mode": "match"}})
-    return _fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+@fhir.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response:
+    code = (error.name or "error").lower().replace(" ", "-")
+    return _respond(FhirResponse(error.code or 500, operation_outcome(
+        "processing" if (error.code or 500) >= 500 else "invalid", code, error.description or error.name)))
+
+
+@fhir.errorhandler(Exception)
+def internal_error(error: Exception) -> Response:
+    # Where, not what: exception messages (SQL parameters, say) may carry patient data.
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    log.error("FHIR API internal error %s at %s:%s", type(error).__name__,
+              frame.filename if frame else "?", frame.lineno if frame else "?")
+    return _respond(FhirResponse(500, operation_outcome("exception", "internal-error",
+                                                         "the server failed to process the request")))

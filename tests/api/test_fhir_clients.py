@@ -1,0 +1,114 @@
+"""Real FHIR clients (fhirpy, fhirclient) drive `carebridge serve` through their documented APIs."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fhirclient import client as smart_client
+from fhirclient.models.fhirsearch import FHIRSearch
+from fhirclient.models.humanname import HumanName
+from fhirclient.models.patient import Patient as SmartPatient
+from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
+
+from support.engine_process import start_engine
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """One embedded engine for this module's tests; each test uses names of its own."""
+    tmp_path = tmp_path_factory.mktemp("fhir-clients")
+    process = start_engine(tmp_path, {"CAREBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'carebridge.db'}"},
+                           "--no-mllp")
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+@pytest.fixture
+def fhirpy(engine) -> SyncFHIRClient:
+    return SyncFHIRClient(f"{engine.base_url}/fhir")
+
+
+@pytest.fixture
+def family() -> str:
+    """A family name no other test uses."""
+    return "Fam" + uuid.uuid4().hex[:8]
+
+
+def test_fhirpy_create_read_update_delete(fhirpy, family):
+    patient = fhirpy.resource("Patient", name=[{"family": family, "given": ["Ada"]}], gender="female")
+    patient.save()
+    assert patient.id and patient.meta.versionId == "1"
+    read = fhirpy.reference("Patient", patient.id).to_resource()
+    assert read.name[0].family == family
+    read["birthDate"] = "1980-02-14"
+    read.save()
+    assert fhirpy.reference("Patient", patient.id).to_resource().meta.versionId == "2"
+    read.delete()
+    with pytest.raises(ResourceNotFound):
+        fhirpy.reference("Patient", patient.id).to_resource()
+
+
+def test_fhirpy_search_with_modifiers_and_prefixes(fhirpy, family):
+    for given, born in (("Ada", "1980-02-14"), ("Grace", "1990-06-01"), ("Alan", "2000-01-01")):
+        fhirpy.resource("Patient", name=[{"family": family, "given": [given]}], birthDate=born).save()
+    patients = fhirpy.resources("Patient")
+    assert len(patients.search(family__exact=family).fetch()) == 3
+    assert len(patients.search(family__exact=family.lower()).fetch()) == 0
+    assert len(patients.search(family=family.upper()[:6], given__contains="RAC").fetch()) >= 1
+    born_after = patients.search(family=family, birthdate__ge="1985").sort("birthdate").fetch()
+    assert [p.name[0].given[0] for p in born_after] == ["Grace", "Alan"]
+    assert patients.search(family=family, birthdate__lt="1985").count() == 1
+
+
+def test_fhirpy_pages_to_the_end_through_next_links(fhirpy, family):
+    for n in range(7):
+        fhirpy.resource("Patient", name=[{"family": family, "given": [f"N{n}"]}]).save()
+    everyone = fhirpy.resources("Patient").search(family=family).limit(3).fetch_all()
+    assert sorted(p.name[0].given[0] for p in everyone) == [f"N{n}" for n in range(7)]
+
+
+def test_fhirpy_transaction(fhirpy, family):
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    response = fhirpy.execute("", method="post", data={"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": patient_url, "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+                      "subject": {"reference": patient_url}},
+         "request": {"method": "POST", "url": "Observation"}}]})
+    patient_id = response["entry"][0]["resource"]["id"]
+    observations = fhirpy.resources("Observation").search(patient=patient_id).fetch()
+    assert len(observations) == 1
+
+
+def test_fhirpy_sees_an_invalid_resource_as_an_operation_outcome(fhirpy):
+    with pytest.raises(OperationOutcome):
+        fhirpy.resource("Patient", birthDate="not-a-date").save()
+
+
+def test_fhirclient_create_read_update_search_delete(engine, family):
+    smart = smart_client.FHIRClient(settings={"app_id": "carebridge-tests", "api_base": f"{engine.base_url}/fhir"})
+    patient = SmartPatient({"name": [{"family": family, "given": ["Ada"]}]})
+    created = patient.create(smart.server)
+    patient_id = created["id"]
+    read = SmartPatient.read(patient_id, smart.server)
+    assert read.name[0].family == family
+    read.name.append(HumanName({"family": family, "given": ["Augusta"]}))
+    read.update()
+    found = list(FHIRSearch(SmartPatient, {"family": family}).perform_resources_iter(smart.server))
+    assert [p.id for p in found] == [patient_id] and len(found[0].name) == 2
+    read.delete()
+    assert list(FHIRSearch(SmartPatient, {"family": family}).perform_resources_iter(smart.server)) == []
+
+
+def test_fhirclient_pages_through_next_links(engine, family):
+    smart = smart_client.FHIRClient(settings={"app_id": "carebridge-tests", "api_base": f"{engine.base_url}/fhir"})
+    for n in range(5):
+        SmartPatient({"name": [{"family": family, "given": [f"N{n}"]}]}).create(smart.server)
+    search = FHIRSearch(SmartPatient, {"family": family, "_count": "2"})
+    pages = list(search.perform_iter(smart.server))
+    assert len(pages) == 3
+    assert sum(len(page.entry or []) for page in pages) == 5
