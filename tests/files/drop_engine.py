@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import yaml
 
@@ -27,6 +28,15 @@ def channel_config(tmp_path: Path, **options: Any) -> Path:
         if channel["name"] == "inbox":
             channel.update(QUICK_CHANNEL, **options)
     return write_test_config(tmp_path, channels=channels)
+
+
+@pytest.fixture(scope="module")
+def module_simulator():
+    """A simulator shared by one module's tests (each uses patients of its own)."""
+    from simulators.carepatron import CarepatronSimulator
+
+    with CarepatronSimulator(api_key=TEST_API_KEY) as sim:
+        yield sim
 
 
 @dataclass

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from hl7.client import MLLPClient
 
-from conftest import TEST_API_KEY
-from drop_engine import DropEngine
+from drop_engine import DropEngine, module_simulator  # noqa: F401 (a fixture)
 from sample_documents import pdf, png
 from support.engine_process import wait_until
 from support.hl7_messages import adt
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.e2e
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 SAMPLES = Path(__file__).parent / "samples"
-
-
-@pytest.fixture(scope="module")
-def module_simulator():
-    from simulators.carepatron import CarepatronSimulator
-
-    with CarepatronSimulator(api_key=TEST_API_KEY) as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")
