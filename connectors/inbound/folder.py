@@ -105,6 +105,10 @@ class DropFolder:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def wake(self) -> None:
+        """Look at the folder now (a file was put there by another part of the engine)."""
+        self._wake.set()
+
     def _start_observer(self):
         """A watchdog observer that wakes the channel, or ``None`` (polling only) if it cannot start."""
         try:
