@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from connectors.inbound.file_guards import Refused
 from connectors.inbound.text_encoding import detect_encoding
-from engine.message_store import MessageStore
+from engine.message_store import MessageStore, StoredMessage
 from engine.models import MessageStatus
 from engine.pipeline import Pipeline
 from mappings.batch import split_batch
+from mappings.hl7_header import read_header
 
 #: Statuses of a message from a file that count as received and handled.
 HANDLED = (MessageStatus.MAPPED,)
@@ -32,12 +33,16 @@ def receive_hl7_file(raw: bytes, file_message_id: int, channel: str, pipeline: P
     failures = []
     for number, message in enumerate(messages, start=1):
         peer = f"file:{file_message_id}#{number}"
-        if peer in earlier:
-            previous = earlier[peer]
+        previous = earlier.get(peer)
+        if previous is not None and previous.status != MessageStatus.RECEIVED:
             if previous.status not in HANDLED:
                 failures.append(f"message {number} (id {previous.id}): {previous.error}")
             continue
-        outcome = pipeline.receive_hl7(message, channel, peer)
+        if previous is not None:
+            # Stored, then the engine died before mapping it: finish it, do not store it again.
+            outcome = pipeline.process(StoredMessage(previous.id, read_header(message)), message, channel)
+        else:
+            outcome = pipeline.receive_hl7(message, channel, peer)
         if outcome.status != "accepted":
             control = outcome.header.control_id if outcome.header else "?"
             failures.append(f"message {number} (id {outcome.message_id}, control id {control}): {outcome.reason}")
