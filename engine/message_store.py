@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db import Database
@@ -53,6 +54,40 @@ class MessageStore:
             session.flush()
             message_id = message.id
         return StoredMessage(message_id, header, header_error or error)
+
+    def store_file(self, raw: bytes, channel: str, *, content_type: str, file_name: str,
+                   kind: str | None = None, peer: str | None = None, size: int | None = None,
+                   status: str = MessageStatus.RECEIVED, error: str | None = None) -> int:
+        """Commit a file (not HL7 v2) as received with its detected content type; returns the message id.
+
+        ``size`` is the file's real size when ``raw`` is not all of it (a file over the limit is
+        recorded without its bytes, which stay on disk in ``error/``).
+        """
+        message = Message(
+            channel=channel, content_type=content_type[:100], peer=peer, message_type=kind and kind[:32],
+            sha256=hashlib.sha256(raw).hexdigest(), size=len(raw) if size is None else size, raw=raw,
+            status=status, error=error[:MAX_ERROR_DETAIL] if error else None,
+            received_at=utcnow(), file_name=file_name[:255],
+        )
+        with self.database.write() as session:
+            session.add(message)
+            session.flush()
+            return message.id
+
+    def find_file(self, channel: str, sha256: str, file_name: str) -> Message | None:
+        """The latest message stored for this file on this channel (a crash-resumed file is not stored twice)."""
+        with self.database.read() as session:
+            return session.scalars(
+                select(Message).where(Message.channel == channel, Message.sha256 == sha256,
+                                      Message.file_name == file_name[:255])
+                .order_by(Message.id.desc()).limit(1)).first()
+
+    def messages_from_file(self, channel: str, file_message_id: int) -> list[Message]:
+        """The HL7 messages already received out of one stored batch file (``peer`` is ``file:<id>#<n>``)."""
+        with self.database.read() as session:
+            return list(session.scalars(
+                select(Message).where(Message.channel == channel,
+                                      Message.peer.like(f"file:{file_message_id}#%")).order_by(Message.id)))
 
     @staticmethod
     def mark(session: Session, message_id: int, status: str, error: str | None = None) -> None:

@@ -67,6 +67,11 @@ class Message(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: How many times the pipeline has processed this message (replays add one).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The name of the file this unit came in, for units from drop folders and SFTP.
+    file_name: Mapped[str | None] = mapped_column(String(255))
+
+    # A file resumed after a crash is found by channel, content hash and name.
+    __table_args__ = (Index("ix_messages_file", "channel", "sha256", "file_name"),)
 
 
 class ResourceRecord(Base):

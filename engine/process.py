@@ -48,6 +48,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker."""
     from waitress.server import create_server
 
+    from connectors.inbound.file_channels import start_file_channel
     from connectors.inbound.mllp import MllpListener
     from engine.app import create_app
     from engine.config_reloader import ConfigReloader
@@ -73,6 +74,12 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
                 listener.start()
                 stoppers.append(listener.stop)
                 log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)
+        for name, receiver in runtime.file_receivers.items():
+            if not runtime.config.channel(name).enabled:
+                continue
+            file_channel = start_file_channel(runtime.config.channel(name), receiver)
+            stoppers.append(file_channel.stop)
+            log.info("channel %s: %s %s", name, runtime.config.channel(name).type, receiver.settings.directory)
         if http:
             server = create_server(create_app(runtime), host=settings.bind_host, port=settings.http_port,
                                    threads=8, ident="Carebridge")

@@ -6,13 +6,17 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectors.inbound.file_channel import FileChannelSettings
+from connectors.inbound.file_receiver import FileReceiver
 from connectors.inbound.hl7_receiver import Hl7Receiver
 from connectors.outbound.base import Destination
 from connectors.outbound.registry import build_destination
 from engine.config import EngineConfig, load_engine_config
 from engine.db import Database
-from engine.fhir_writes import FhirWriter
+from engine.config_files import ConfigError
 from engine.delivery import DeliveryService
+from engine.fhir_writes import FhirWriter
+from engine.file_writes import FileWriter
 from engine.message_store import MessageStore
 from engine.pipeline import Mapper, Pipeline
 from engine.queue import DeliveryQueue, build_broker
@@ -49,6 +53,8 @@ class Runtime:
     receivers: dict[str, Hl7Receiver] = field(default_factory=dict)
     #: Writes from the FHIR API (and FHIR files): resources and their outbox rows in one commit.
     fhir_writer: FhirWriter | None = None
+    #: Receivers of the file channels (drop folders, SFTP), by channel name.
+    file_receivers: dict[str, FileReceiver] = field(default_factory=dict)
 
     def close(self) -> None:
         self.sweeper.stop()
@@ -89,5 +95,14 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
     fhir_writer = FhirWriter(database, repository, router, queue.enqueue)
+    writer = FileWriter(fhir_writer)
+    file_receivers = {}
+    for channel in config.channels:
+        if channel.type in ("folder", "sftp"):
+            try:
+                channel_settings = FileChannelSettings.from_config(channel, settings.config_path.parent)
+            except ValueError as exc:
+                raise ConfigError(config.source, [f" channels.{channel.name}: {exc}"]) from None
+            file_receivers[channel.name] = FileReceiver(channel_settings, store, pipeline, writer, repository, database)
     return Runtime(settings, config, database, store, repository, mapper, router, destinations, delivery,
-                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers, fhir_writer)
+                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers, fhir_writer, file_receivers)

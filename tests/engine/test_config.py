@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bundled_config_is_valid():
     config = load_engine_config(ROOT / "config" / "engine.yaml", environ={})
-    assert [c.name for c in config.channels] == ["mllp"]
+    assert [c.name for c in config.channels] == ["mllp", "inbox"]
+    assert config.channel("inbox").options["directory"] == "./var/inbox"
     assert config.destination("carepatron").options["base_url"] == "https://api.carepatron.com/v1"
 
 

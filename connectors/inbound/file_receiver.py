@@ -1,0 +1,182 @@
+"""Turns one claimed file into stored bytes and FHIR resources, and says where the file goes
+next: ``done``, ``error`` (with the reason) or ``wait`` (its patient is not known yet).
+
+The file is stored in the message store before anything else, and a file resumed after a
+crash is found there by channel, SHA-256 and name instead of being stored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.inbound.file_channel import FileChannelSettings
+from connectors.inbound.file_guards import Refused, check_complete, check_zip, inflate_gzip
+from connectors.inbound.file_kinds import FHIR_NDJSON, UNKNOWN, ZIP, FileKind, detect
+from connectors.inbound.file_metadata import DocumentMetadata, from_file_name, read_sidecar
+from connectors.inbound.hl7_file import receive_hl7_file
+from connectors.inbound.text_encoding import decode_text
+from engine.db import Database
+from engine.file_writes import FileWriter
+from engine.message_store import MessageStore
+from engine.models import Message, MessageStatus, utcnow
+from engine.pipeline import Pipeline
+from engine.repository import FhirRepository
+from engine.validation import ResourceInvalid
+from mappings.cda import map_cda
+from mappings.documents import FileResources, binary, document_reference
+from mappings.errors import MappingError
+from mappings.fhir_json import resources_to_save
+
+log = logging.getLogger(__name__)
+
+#: Where a file goes after :meth:`FileReceiver.receive`.
+DONE, ERROR, WAIT = "done", "error", "wait"
+
+
+#: How each kind of refusal is introduced in a reason.
+EXPLANATIONS = {Refused: "refused", MappingError: "mapping error", ResourceInvalid: "not valid FHIR"}
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    status: str
+    message_id: int | None = None
+    reason: str | None = None
+
+
+class WaitForPatient(Exception):
+    """The document's patient is not known yet and the channel waits for it."""
+
+
+class FileReceiver:
+    """Receives files for one channel.
+
+    Example::
+
+        receiver = FileReceiver(settings, store, pipeline, writer, repository, database)
+        outcome = receiver.receive(Path("processing/scan.pdf"), Path("processing/scan.pdf.json"))
+    """
+
+    def __init__(self, settings: FileChannelSettings, store: MessageStore, pipeline: Pipeline, writer: FileWriter,
+                 repository: FhirRepository, database: Database):
+        self.settings = settings
+        self.store = store
+        self.pipeline = pipeline
+        self.writer = writer
+        self.repository = repository
+        self.database = database
+
+    @property
+    def channel(self) -> str:
+        return self.settings.name
+
+    def receive(self, path: Path, sidecar: Path | None = None, resumed: bool = False) -> FileOutcome:
+        """Store and process one file; never raises for bad input."""
+        size = path.stat().st_size
+        if size > self.settings.max_file_bytes:
+            reason = f"file is {size} bytes, over the channel's limit of {self.settings.max_file_bytes}"
+            # The bytes stay on disk in error/; the message records that the file came and why it was refused.
+            message_id = self.store.store_file(b"", self.channel, content_type=UNKNOWN.content_type,
+                                               file_name=path.name, size=size, status=MessageStatus.ERROR,
+                                               error=reason)
+            return FileOutcome(ERROR, message_id, reason)
+        raw = path.read_bytes()
+        kind = detect(raw, self.settings.fallback_charset)
+        existing = self.store.find_file(self.channel, hashlib.sha256(raw).hexdigest(), path.name) if resumed else None
+        if existing is not None and existing.status != MessageStatus.RECEIVED:
+            # A crash came after the outcome was committed and before the file was moved.
+            return FileOutcome(DONE if existing.status == MessageStatus.MAPPED else ERROR, existing.id, existing.error)
+        if existing is None:
+            message_id = self.store.store_file(raw, self.channel, content_type=kind.content_type, kind=kind.name,
+                                               file_name=path.name)
+        else:
+            message_id = existing.id
+        sidecar_bytes = sidecar.read_bytes() if sidecar is not None and sidecar.exists() else None
+        try:
+            reason = self._process(raw, kind, message_id, path.name, sidecar_bytes, existing)
+        except WaitForPatient as wait:
+            self.writer.settle(message_id, MessageStatus.RECEIVED, str(wait))
+            return FileOutcome(WAIT, message_id, str(wait))
+        except (Refused, MappingError, ResourceInvalid) as exc:
+            reason = f"{EXPLANATIONS[type(exc) if type(exc) in EXPLANATIONS else MappingError]}: {exc}"
+            self.writer.settle(message_id, MessageStatus.ERROR, reason)
+            return FileOutcome(ERROR, message_id, reason)
+        except Exception as exc:  # a handler bug must not lose the file or stop the channel
+            log.exception("channel=%s message=%s: processing failed unexpectedly", self.channel, message_id)
+            reason = f"internal error: {type(exc).__name__}"
+            self.writer.settle(message_id, MessageStatus.ERROR, reason)
+            return FileOutcome(ERROR, message_id, reason)
+        return FileOutcome(ERROR if reason else DONE, message_id, reason)
+
+    def _process(self, raw: bytes, kind: FileKind, message_id: int, name: str, sidecar: bytes | None,
+                 existing: Message | None) -> str | None:
+        """Hand the file to its kind's handler; returns a failure reason the handler recorded itself."""
+        if kind.handler == "gzip":
+            raw = inflate_gzip(raw, self.settings.max_file_bytes, self.settings.max_expansion_ratio)
+            kind = detect(raw, self.settings.fallback_charset)
+            if kind.handler in (None, "gzip"):
+                raise Refused(f"gzip holds {kind.name} content, which no handler takes")
+        if kind.handler is None:
+            raise Refused(f"content not recognised ({kind.name}): not a PDF, image, CDA, HL7 v2, FHIR JSON or CSV")
+        if kind.handler == "hl7":
+            reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store)
+            self.writer.settle(message_id, MessageStatus.ERROR if reason else MessageStatus.MAPPED, reason)
+            return reason
+        resources = self._resources(raw, kind, message_id, name, sidecar, existing)
+        self.writer.write(message_id, self.channel, resources)
+        return None
+
+    def _resources(self, raw: bytes, kind: FileKind, message_id: int, name: str, sidecar: bytes | None,
+                   existing: Message | None) -> FileResources:
+        if kind.handler == "cda":
+            return map_cda(raw, self.settings.timezone)
+        if kind.handler == "fhir":
+            text = decode_text(raw, self.settings.fallback_charset)
+            return FileResources("FHIR", saved=resources_to_save(text, hashlib.sha256(raw).hexdigest(),
+                                                                 ndjson=kind == FHIR_NDJSON))
+        if kind.handler == "csv":
+            if self.settings.csv_mapping is None:
+                raise Refused("CSV file, but the channel names no csv_mapping")
+            return FileResources("CSV", mapped=self.settings.csv_mapping.map(
+                decode_text(raw, self.settings.fallback_charset)))
+        return self._document(raw, kind, name, sidecar, existing)
+
+    def _document(self, raw: bytes, kind: FileKind, name: str, sidecar: bytes | None,
+                  existing: Message | None) -> FileResources:
+        if kind == ZIP:
+            check_zip(raw, self.settings.max_file_bytes, self.settings.max_expansion_ratio)
+        else:
+            check_complete(raw, kind)
+        metadata = self._metadata(name, sidecar)
+        patient_id = self._patient(metadata, existing)
+        reference = document_reference(raw, kind.content_type, subject=f"Patient/{patient_id}",
+                                       type_value=metadata.type, title=metadata.title or metadata.type or "Document",
+                                       date=metadata.date)
+        return FileResources("DOCUMENT", saved=[binary(raw, kind.content_type)], mapped=[reference])
+
+    def _metadata(self, name: str, sidecar: bytes | None) -> DocumentMetadata:
+        if sidecar is not None:
+            return read_sidecar(sidecar)
+        if self.settings.filename_pattern is not None:
+            found = from_file_name(name, self.settings.filename_pattern, self.settings.patient_identifier_system)
+            if found:
+                return found
+        raise Refused("no sidecar (<file>.json) names the patient, and the file name does not match "
+                      "the channel's filename_pattern")
+
+    def _patient(self, metadata: DocumentMetadata, existing: Message | None) -> str:
+        with self.database.read() as session:
+            patient_id = self.repository.resolve_identity(session, "Patient",
+                                                          [("identifier", metadata.patient_identifier)])
+        if patient_id:
+            return patient_id
+        # The identifier itself may be patient data: reasons name only that it was not found.
+        if self.settings.unknown_patient != "wait":
+            raise Refused("no Patient has the document's patient identifier")
+        waited = (utcnow() - existing.received_at).total_seconds() if existing is not None else 0.0
+        if waited > self.settings.wait_max_seconds:
+            raise Refused(f"no Patient has the document's patient identifier after waiting {int(waited)} s")
+        raise WaitForPatient("waiting for a Patient with the document's patient identifier")

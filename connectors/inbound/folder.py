@@ -1,0 +1,266 @@
+"""A drop-folder channel: files put in its directory are claimed, received, then moved on.
+
+Layout under the channel's directory::
+
+    <dir>/             files arrive here (``*.tmp`` and dotfiles are ignored until renamed)
+    <dir>/processing/  claimed: the move here is the claim, and a restart resumes what is here
+    <dir>/waiting/     documents whose patient is not known yet, tried again every so often
+    <dir>/done/        stored and processed
+    <dir>/error/       refused or failed, each with ``<name>.reason`` beside it
+
+A file is picked only when complete: its size and modification time unchanged across two
+looks ``settle_seconds`` apart. inotify (through watchdog) wakes the channel as files
+arrive; a listing every ``poll_interval_seconds`` is the fallback and the safety net. A
+sidecar ``<name>.json`` travels with its file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from connectors.inbound.file_channel import FileChannelSettings
+from connectors.inbound.file_receiver import DONE, ERROR, WAIT, FileOutcome, FileReceiver
+
+log = logging.getLogger(__name__)
+
+#: Extensions of documents that may come with a sidecar: ``scan.pdf.json`` is never a file of its own.
+DOCUMENT_EXTENSIONS = frozenset({"pdf", "png", "jpg", "jpeg", "gif", "tif", "tiff", "zip", "xml", "gz", "hl7",
+                                 "txt", "doc", "docx", "rtf", "csv"})
+#: Suffixes of files still being written.
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
+
+
+def is_ignored(name: str) -> bool:
+    """Dotfiles and files still being written (``.tmp``-then-rename)."""
+    return name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES) or name.endswith(".reason")
+
+
+def is_sidecar(name: str) -> bool:
+    """``<name>.<document extension>.json`` describes another file."""
+    if not name.lower().endswith(".json"):
+        return False
+    stem = name[:-5]
+    return "." in stem and stem.rsplit(".", 1)[1].lower() in DOCUMENT_EXTENSIONS
+
+
+def unique_target(directory: Path, name: str) -> Path:
+    """``directory/name``, or a stamped name if a file of that name was already put there."""
+    target = directory / name
+    if not target.exists() and not (directory / f"{name}.reason").exists():
+        return target
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    return directory / f"{name}.{stamp}"
+
+
+class DropFolder:
+    """Watches one folder channel and hands each complete file to the receiver, one at a time.
+
+    Example::
+
+        folder = DropFolder(settings, receiver)
+        folder.start()   # resumes processing/, then watches
+        ...
+        folder.stop()
+    """
+
+    def __init__(self, settings: FileChannelSettings, receiver: FileReceiver):
+        self.settings = settings
+        self.receiver = receiver
+        self.root = settings.directory
+        self.processing = self.root / "processing"
+        self.waiting = self.root / "waiting"
+        self.done = self.root / "done"
+        self.error = self.root / "error"
+        #: name -> (size, mtime_ns, monotonic time first seen so)
+        self._seen: dict[str, tuple[int, int, float]] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._observer = None
+        self._last_wait_retry = time.monotonic()
+        #: A file could not be received (the database was down); resume processing/ on the next pass.
+        self._resume_needed = False
+
+    # Life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for directory in (self.root, self.processing, self.waiting, self.done, self.error):
+            directory.mkdir(parents=True, exist_ok=True)
+        if self.settings.watch != "poll":
+            self._observer = self._start_observer()
+        self._thread = threading.Thread(target=self._run, name=f"folder-{self.settings.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look at the folder now (a file was put there by another part of the engine)."""
+        self._wake.set()
+
+    def _start_observer(self):
+        """A watchdog observer that wakes the channel, or ``None`` (polling only) if it cannot start."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+
+            wake = self._wake
+
+            class _Wake(FileSystemEventHandler):
+                def on_any_event(self, event):
+                    wake.set()
+
+            observer = Observer()
+            observer.schedule(_Wake(), str(self.root), recursive=False)
+            observer.start()
+            return observer
+        except Exception as exc:  # e.g. the inotify watch limit is reached
+            log.warning("channel %s: file events unavailable (%s); polling every %ss", self.settings.name,
+                        type(exc).__name__, self.settings.poll_interval_seconds)
+            return None
+
+    def _run(self) -> None:
+        self.resume()
+        while not self._stopping.is_set():
+            try:
+                pending = self.scan_once()
+            except Exception:
+                log.exception("channel %s: scan failed; trying again", self.settings.name)
+                pending = False
+            timeout = min(self.settings.poll_interval_seconds, self.settings.settle_seconds) if pending \
+                else self.settings.poll_interval_seconds
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    # One pass --------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """Finish what a previous run left in ``processing/`` (each file is recognised, not redone)."""
+        for path in sorted(self.processing.iterdir()):
+            if path.is_file() and not is_sidecar(path.name) and not is_ignored(path.name):
+                stray = self.root / f"{path.name}.json"
+                if stray.exists() and not (self.processing / stray.name).exists():
+                    os.replace(stray, self.processing / stray.name)  # the crash came between the two claims
+                self._handle(path, resumed=True)
+
+    def scan_once(self) -> bool:
+        """Claim and receive every complete file; ``True`` while some file is still settling."""
+        now = time.monotonic()
+        if self._resume_needed:
+            self._resume_needed = False
+            self.resume()
+        names = {entry.name: entry for entry in os.scandir(self.root) if entry.is_file(follow_symlinks=False)}
+        pending = False
+        for name in sorted(names):
+            if self._stopping.is_set():
+                return False
+            if is_ignored(name):
+                continue
+            if is_sidecar(name) and name[:-5] not in names:
+                pending |= self._hold_orphan(name, names[name], now)
+                continue
+            if is_sidecar(name):
+                continue  # claimed with its file
+            if not self._settled(name, names[name], now):
+                pending = True
+                continue
+            sidecar = names.get(f"{name}.json")
+            if sidecar is not None and not self._settled(sidecar.name, sidecar, now):
+                pending = True
+                continue
+            claimed = self._claim(name)
+            if claimed is not None:
+                self._handle(claimed, resumed=False)
+        self._seen = {k: v for k, v in self._seen.items() if k in names}
+        if now - self._last_wait_retry >= self.settings.wait_retry_seconds:
+            self._last_wait_retry = now
+            self.retry_waiting()
+        return pending
+
+    def retry_waiting(self) -> None:
+        """Try again the documents waiting for their patient."""
+        for path in sorted(self.waiting.iterdir()):
+            if path.is_file() and not is_sidecar(path.name) and not (self.processing / path.name).exists():
+                self._move_with_sidecar(path, self.processing / path.name)
+                self._handle(self.processing / path.name, resumed=True)
+
+    def _settled(self, name: str, entry: os.DirEntry, now: float) -> bool:
+        stat = entry.stat(follow_symlinks=False)
+        previous = self._seen.get(name)
+        if previous is None or previous[:2] != (stat.st_size, stat.st_mtime_ns):
+            self._seen[name] = (stat.st_size, stat.st_mtime_ns, now)
+            return False
+        return now - previous[2] >= self.settings.settle_seconds
+
+    def _hold_orphan(self, name: str, entry: os.DirEntry, now: float) -> bool:
+        """A sidecar whose file has not come waits for it, then goes to ``error/``."""
+        self._settled(name, entry, now)
+        if now - self._seen[name][2] < self.settings.orphan_sidecar_seconds:
+            return True
+        claimed = self._claim(name)
+        if claimed is not None:
+            self._finish(claimed, FileOutcome(ERROR, None, "sidecar without the file it describes"))
+        return False
+
+    def _claim(self, name: str) -> Path | None:
+        """Move a file (then its sidecar) to ``processing/``; ``None`` if another claimed it first."""
+        target = self.processing / name
+        if target.exists() or (self.waiting / name).exists():
+            return None  # a file of that name is still in hand; take this one after it
+        try:
+            os.rename(self.root / name, target)
+        except FileNotFoundError:
+            return None
+        sidecar = self.root / f"{name}.json"
+        if sidecar.exists():
+            os.replace(sidecar, self.processing / sidecar.name)
+        self._seen.pop(name, None)
+        self._seen.pop(sidecar.name, None)
+        return target
+
+    # Receiving and moving on -------------------------------------------------------------
+
+    def _handle(self, path: Path, resumed: bool) -> None:
+        sidecar = path.with_name(f"{path.name}.json")
+        try:
+            outcome = self.receiver.receive(path, sidecar if sidecar.exists() else None, resumed=resumed)
+        except Exception:
+            # Storing failed (the database is down): the file stays claimed and is resumed on a later pass.
+            log.exception("channel %s: could not receive a file; it stays in processing/", self.settings.name)
+            self._resume_needed = True
+            return
+        self._finish(path, outcome)
+
+    def _finish(self, path: Path, outcome: FileOutcome) -> None:
+        # Ids and outcomes only: file names may carry patient identifiers.
+        log.info("channel=%s message=%s outcome=%s%s", self.settings.name, outcome.message_id, outcome.status,
+                 f" reason={outcome.reason}" if outcome.reason and outcome.status == ERROR else "")
+        if outcome.status == WAIT:
+            self._move_with_sidecar(path, self.waiting / path.name)
+            return
+        directory = self.done if outcome.status == DONE else self.error
+        target = unique_target(directory, path.name)
+        if outcome.status == ERROR:
+            reason = target.with_name(f"{target.name}.reason")
+            partial = reason.with_name(f".{reason.name}.tmp")
+            partial.write_text(f"message {outcome.message_id}: {outcome.reason}\n", encoding="utf-8")
+            os.replace(partial, reason)
+        self._move_with_sidecar(path, target)
+
+    @staticmethod
+    def _move_with_sidecar(path: Path, target: Path) -> None:
+        sidecar = path.with_name(f"{path.name}.json")
+        if sidecar.exists():
+            os.replace(sidecar, target.with_name(f"{target.name}.json"))
+        os.replace(path, target)

@@ -1,0 +1,129 @@
+"""Each kind of file dropped into a running engine's folder becomes the FHIR resources it should."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from hl7.client import MLLPClient
+
+from drop_engine import DropEngine, module_simulator  # noqa: F401 (a fixture)
+from sample_documents import pdf, png
+from support.engine_process import wait_until
+from support.hl7_messages import adt
+
+pytestmark = pytest.mark.e2e
+
+SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
+SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.fixture(scope="module")
+def drop_engine(tmp_path_factory, module_simulator):
+    """One engine for this module's tests; each drops its own files about its own patients."""
+    running = DropEngine.start(tmp_path_factory.mktemp("drop"), module_simulator)
+    yield running
+    assert running.engine.stop() == 0, running.engine.log()
+
+
+def admit(drop_engine, mrn: str) -> str:
+    """A patient the documents can belong to, admitted over MLLP; returns its id."""
+    with MLLPClient("127.0.0.1", drop_engine.engine.mllp_port) as client:
+        client.send_message(adt("A01", f"CTRL-{mrn}", mrn=mrn))
+    [patient] = wait_until(lambda: drop_engine.search("Patient", f"{SYSTEM}|{mrn}"), message="the patient")
+    return patient["id"]
+
+
+def document_for(drop_engine, content: bytes) -> dict:
+    [reference] = drop_engine.search("DocumentReference",
+                                     f"urn:carebridge:document-sha256|{hashlib.sha256(content).hexdigest()}")
+    return reference
+
+
+def test_pdf_with_sidecar_becomes_a_document_reference_and_binary(drop_engine):
+    patient_id = admit(drop_engine, "F-PDF-1")
+    content = pdf("Fictional referral")
+    drop_engine.drop("referral.pdf", content, sidecar={"patientIdentifier": f"{SYSTEM}|F-PDF-1",
+                                                       "type": "57133-1", "title": "Referral", "date": "2024-05-01"})
+    assert drop_engine.wait_settled("referral.pdf") == "done"
+    assert (drop_engine.inbox / "done" / "referral.pdf.json").exists()
+    reference = document_for(drop_engine, content)
+    attachment = reference["content"][0]["attachment"]
+    assert reference["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert reference["type"]["coding"][0] == {"system": "http://loinc.org", "code": "57133-1"}
+    assert attachment["contentType"] == "application/pdf" and attachment["size"] == len(content)
+    assert attachment["hash"] == base64.b64encode(hashlib.sha1(content).digest()).decode()
+    assert attachment["title"] == "Referral" and attachment["creation"] == "2024-05-01"
+    binary = drop_engine.read(attachment["url"])
+    assert binary["contentType"] == "application/pdf" and base64.b64decode(binary["data"]) == content
+
+
+def test_png_named_by_the_channel_pattern_finds_its_patient(drop_engine):
+    patient_id = admit(drop_engine, "F-PNG-2")
+    content = png()
+    drop_engine.drop("F-PNG-2_wound photo_20240502.png", content)
+    assert drop_engine.wait_settled("F-PNG-2_wound photo_20240502.png") == "done"
+    reference = document_for(drop_engine, content)
+    assert reference["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert reference["type"] == {"text": "wound photo"}
+    assert reference["content"][0]["attachment"]["contentType"] == "image/png"
+    assert reference["content"][0]["attachment"]["creation"] == "2024-05-02"
+
+
+def test_ccda_makes_its_patient_and_a_document_reference(drop_engine):
+    content = (SAMPLES / "ccda_discharge_summary.xml").read_bytes()
+    drop_engine.drop("discharge.xml", content)
+    assert drop_engine.wait_settled("discharge.xml") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|CDA-5001")
+    assert patient["name"][0] == {"family": "Fictional", "given": ["Ada"]} and patient["birthDate"] == "1980-02-14"
+    [reference] = drop_engine.search("DocumentReference", "urn:oid:1.2.36.1.2001.1005.88|DS-2024-0042")
+    assert reference["subject"] == {"reference": f"Patient/{patient['id']}"}
+    assert reference["type"]["coding"][0]["code"] == "18842-5"
+    assert reference["date"] == "2024-05-01T10:30:00+10:00"
+    assert reference["author"] == [{"display": "Dr Grace Example"}]
+    binary = drop_engine.read(reference["content"][0]["attachment"]["url"])
+    assert base64.b64decode(binary["data"]) == content
+
+
+def test_hl7_batch_sends_each_message_through_the_pipeline(drop_engine):
+    batch = b"FHS|^~\\&|HIS|HOSP\rBHS|^~\\&|HIS|HOSP\r" + adt("A01", "B-1", mrn="F-HL7-1") \
+        + adt("A01", "B-2", mrn="F-HL7-2", family="Second") + b"BTS|2\rFTS|1\r"
+    drop_engine.drop("admissions.hl7", batch)
+    assert drop_engine.wait_settled("admissions.hl7") == "done"
+    assert drop_engine.search("Patient", f"{SYSTEM}|F-HL7-1")
+    [second] = drop_engine.search("Patient", f"{SYSTEM}|F-HL7-2")
+    assert second["name"][0]["family"] == "Second"
+
+
+def test_fhir_transaction_bundle_is_saved_with_references_resolved(drop_engine):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7d9c1a52-0000-4000-8000-000000000001",
+         "resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": "F-FHIR-1"}],
+                      "name": [{"family": "Bundled", "given": ["Bea"]}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final",
+                      "identifier": [{"system": "urn:example:obs", "value": "F-OBS-1"}],
+                      "code": {"text": "Body weight"},
+                      "subject": {"reference": "urn:uuid:7d9c1a52-0000-4000-8000-000000000001"}},
+         "request": {"method": "POST", "url": "Observation"}},
+    ]}
+    drop_engine.drop("bundle.json", json.dumps(bundle).encode())
+    assert drop_engine.wait_settled("bundle.json") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|F-FHIR-1")
+    [observation] = drop_engine.search("Observation", "urn:example:obs|F-OBS-1")
+    assert observation["subject"] == {"reference": f"Patient/{patient['id']}"}
+
+
+def test_csv_of_patients_makes_one_patient_per_row(drop_engine):
+    rows = ("mrn,first_name,last_name,date_of_birth,sex,email\n"
+            "F-CSV-1,Cal,Commaseparated,1990-03-04,M,cal@example.org\n"
+            "F-CSV-2,Dee,Delimited,1985-12-31,F,\n")
+    drop_engine.drop("patients.csv", rows.encode())
+    assert drop_engine.wait_settled("patients.csv") == "done"
+    [first] = drop_engine.search("Patient", f"{SYSTEM}|F-CSV-1")
+    [second] = drop_engine.search("Patient", f"{SYSTEM}|F-CSV-2")
+    assert first["birthDate"] == "1990-03-04" and first["gender"] == "male"
+    assert second["name"][0] == {"family": "Delimited", "given": ["Dee"]}
