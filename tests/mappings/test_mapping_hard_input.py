@@ -58,7 +58,7 @@ def test_an_empty_field_keeps_the_stored_value_and_an_explicit_null_clears_it(ma
     kept = mapper.map(message("PID|1||55^^^HOSP^MR||Doe||\r").encode()).resources[0]
     cleared = mapper.map(message('PID|1||55^^^HOSP^MR||Doe||""\r').encode()).resources[0]
     assert "birthDate" not in kept.resource and kept.clear == []
-    assert "birthDate" not in cleared.resource and cleared.clear == ["birthDate"]
+    assert "birthDate" not in cleared.resource and "birthDate" in cleared.clear
 
 
 def test_a_batch_splits_into_its_messages_without_the_envelope(mapper):
