@@ -10,6 +10,7 @@ literals are left out).
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -161,6 +162,7 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
     joiner = spec.get("join")
     as_text = spec.get("text", False)
     adds_up = spec.get("sum", False)
+    factor = Decimal(str(spec["factor"])) if "factor" in spec else None
     location = path.location
 
     def evaluate(scope: Scope, run: Run) -> Out:
@@ -185,13 +187,37 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
                     values.append(value)
         except (InvalidDate, InvalidValue) as exc:
             raise MappingError(location, str(exc)) from None
+        if factor is not None:
+            values = [_plain_number(Decimal(str(v)) * factor) for v in values if isinstance(v, (int, float))]
         if adds_up and values:
-            total = sum(Decimal(str(v)) for v in values if isinstance(v, (int, float)))
-            values = [int(total) if total == total.to_integral_value() else float(total)]
+            values = [_plain_number(sum(Decimal(str(v)) for v in values if isinstance(v, (int, float))))]
         if joiner is not None and values:
             text = joiner.join(str(v) for v in values)
             values = [{"contentType": "text/plain; charset=utf-8", "data": _base64(text)} if as_text else text]
         return Out(values, null, bool(values))
+    return evaluate
+
+
+def _plain_number(value: Decimal) -> int | float:
+    """A JSON number: an integer when the value is whole (FHIR positiveInt, unsignedInt)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+#: A ``{PATH}`` placeholder in a ``format`` spec.
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def _format(template: str, where: tuple) -> Evaluate:
+    """A ``format`` spec: the template with each ``{PATH}`` replaced by the text (component 1)
+    the path finds, or nothing; no value when every path finds nothing."""
+    paths = {text: _path(text, where) for text in _PLACEHOLDER.findall(template)}
+
+    def evaluate(scope: Scope, run: Run) -> Out:
+        found = {text: path.read(scope).values for text, path in paths.items()}
+        if not any(found.values()):
+            return EMPTY
+        text = _PLACEHOLDER.sub(lambda m: component(found[m.group(1)][0], 1) if found[m.group(1)] else "", template)
+        return Out([text.strip()], False, True)
     return evaluate
 
 
@@ -298,6 +324,8 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
     condition = compile_condition(spec["when"], where + ("when",)) if "when" in spec else None
     if "path" in spec:
         base = _read(spec, where, known)
+    elif "format" in spec:
+        base = _format(spec["format"], where + ("format",))
     elif "object" in spec:
         base = _object(spec["object"], resource_type, element, where + ("object",), known)
     elif "ref" in spec:
@@ -316,7 +344,7 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
     elif "default" in spec:
         base = lambda scope, run: EMPTY  # noqa: E731 - a default alone: only the default below
     else:
-        raise CompileError(where, "a spec needs path, value, ref, object, each or each_ref")
+        raise CompileError(where, "a spec needs path, value, ref, object, format, each or each_ref")
 
     default = spec.get("default")
     has_default = "default" in spec

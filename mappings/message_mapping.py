@@ -99,8 +99,10 @@ class ResourcePlan:
                 raise MappingError(path.location, "required field is empty")
         resource, nulls, _ = assemble(self.members, scope, run)
         resource = {"resourceType": self.type, **resource}
-        mapped = MappedResource(resource=resource, replace=self.replace,
-                                clear=sorted({n for n in nulls if n not in resource}))
+        cleared = {n for n in nulls if n not in resource}
+        # A cleared primitive takes its extensions along (birthDate's birth time in _birthDate).
+        cleared |= {f"_{n}" for n in cleared if any(key == f"_{n}" for key, _, _ in self.members)} - set(resource)
+        mapped = MappedResource(resource=resource, replace=self.replace, clear=sorted(cleared))
         return Instance(self.id, mapped, scope)
 
 

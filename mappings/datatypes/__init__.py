@@ -24,6 +24,7 @@ CONVERTERS: dict[str, Converter] = {
     "date": times.dtm_date,              # DTM[date] (birthDate)
     "dateTime": times.dtm_datetime,      # DTM[dateTime], TS[dateTime]
     "instant": times.dtm_instant,        # DTM[dateTime] where FHIR wants an instant
+    "timedDateTime": times.dtm_timed_datetime,  # DTM[dateTime] when a time is sent (birth time)
     "CX": identifiers.cx_identifier,     # CX[Identifier]
     "EI": identifiers.ei_identifier,     # EI[Identifier-System]
     "ST_identifier": identifiers.st_identifier,  # ST[Identifier]

@@ -82,3 +82,10 @@ def dtm_instant(rep: Rep, context: ConversionContext) -> str | None:
     if not match["hour"]:
         return dtm_datetime([[f"{match['year']}{match['month']}{match['day']}0000{match['offset'] or ''}"]], context)
     return dtm_datetime(rep, context)
+
+
+def dtm_timed_datetime(rep: Rep, context: ConversionContext) -> str | None:
+    """DTM[dateTime] only when a time of day was sent (the guide's "IF PID-7 LENGTH GREATER
+    THAN 8", birth time); ``None`` for a date alone."""
+    match = _parts(rep)
+    return dtm_datetime(rep, context) if match and match["hour"] and match["day"] else None
