@@ -1,5 +1,5 @@
 """A CSV of patients as FHIR Patients, one per row, with the column mapping in a YAML config
-(``mappings/configs/csv/patients.yaml``) that integrators edit instead of code."""
+(``mappings/csv/patients.yaml``) that integrators edit instead of code."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from mappings.result import MappedResource
 #: The JSON Schema every CSV patient mapping must match.
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "csv-patients.schema.json"
 #: Where the shipped CSV mappings live.
-CONFIGS_DIR = Path(__file__).resolve().parent / "configs" / "csv"
+CONFIGS_DIR = Path(__file__).resolve().parent / "csv"
 #: Patient elements of an address, in the order FHIR lists them.
 ADDRESS_PARTS = ("line", "city", "state", "postalCode", "country")
 

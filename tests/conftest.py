@@ -7,13 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 from support import services
+from support.config import TEST_API_KEY, write_test_config
 
-ROOT = Path(__file__).resolve().parent.parent
-#: The key the tests' Carepatron simulator expects.
-TEST_API_KEY = "test-key"
 
 
 @pytest.fixture(scope="session")
@@ -85,19 +82,6 @@ def simulator():
 
     with CarepatronSimulator(api_key=TEST_API_KEY) as sim:
         yield sim
-
-
-def write_test_config(tmp_path: Path, *, min_backoff: float = 0.05, max_backoff: float = 0.5,
-                      max_attempts: int = 8, **changes) -> Path:
-    """The bundled engine.yaml with quick retries, written where the test can point the engine at it."""
-    data = yaml.safe_load((ROOT / "config" / "engine.yaml").read_text())
-    for destination in data["destinations"]:
-        destination["retry"] = {"max_attempts": max_attempts, "max_age_seconds": 3600,
-                                "min_backoff_seconds": min_backoff, "max_backoff_seconds": max_backoff}
-    data.update(changes)
-    path = tmp_path / "engine.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 @pytest.fixture

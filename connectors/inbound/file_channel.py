@@ -60,13 +60,13 @@ class FileChannelSettings:
     @classmethod
     def from_config(cls, channel: ChannelConfig, config_dir: Path) -> "FileChannelSettings":
         """Settings of a ``folder`` or ``sftp`` channel; a CSV mapping is looked up beside the
-        engine config (``mappings/csv/<name>.yaml``) before the shipped ones."""
+        engine config (``csv/<name>.yaml``) before the shipped ones in ``mappings/csv/``."""
         options = channel.options
         pattern = options.get("filename_pattern")
         csv_name = options.get("csv_mapping")
         csv_mapping = None
         if csv_name:
-            local = config_dir / "mappings" / "csv" / f"{csv_name}.yaml"
+            local = config_dir / "csv" / f"{csv_name}.yaml"
             csv_mapping = CsvPatientMapping.load(local if local.exists() else CONFIGS_DIR / f"{csv_name}.yaml")
         return cls(
             name=channel.name,

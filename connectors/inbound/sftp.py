@@ -14,7 +14,6 @@ import os
 import posixpath
 import stat
 import threading
-from pathlib import Path
 from typing import Any
 
 import paramiko

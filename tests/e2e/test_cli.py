@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from conftest import ROOT
+from support.config import ROOT
 from support.engine_process import engine_env, start_engine
 from support.hl7_messages import adt
 

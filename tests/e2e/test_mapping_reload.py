@@ -8,7 +8,7 @@ import pytest
 import requests
 from hl7.client import MLLPClient
 
-from conftest import TEST_API_KEY, write_test_config
+from support.config import TEST_API_KEY, write_test_config
 from support.engine_process import start_engine, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from hl7.client import MLLPClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from conftest import TEST_API_KEY, write_test_config
+from support.config import TEST_API_KEY, write_test_config
 from engine.models import Message
 from support.engine_process import start_engine, wait_until
 from support.hl7_messages import adt

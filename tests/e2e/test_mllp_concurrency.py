@@ -12,7 +12,7 @@ import pytest
 import requests
 from hl7.client import MLLPClient
 
-from conftest import ROOT, TEST_API_KEY, write_test_config
+from support.config import ROOT, TEST_API_KEY, write_test_config
 from support.engine_process import engine_env, start_engine, start_worker, wait_until
 from support.hl7_messages import adt
 

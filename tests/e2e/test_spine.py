@@ -14,7 +14,7 @@ from hl7.client import MLLPClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from conftest import ROOT, TEST_API_KEY, write_test_config
+from support.config import ROOT, TEST_API_KEY, write_test_config
 from engine.db import normalise_url
 from engine.models import Delivery
 from support.engine_process import engine_env, start_engine, start_worker, wait_until

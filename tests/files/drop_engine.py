@@ -14,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, TEST_API_KEY, write_test_config
+from support.config import ROOT, TEST_API_KEY, write_test_config
 from support.engine_process import EngineProcess, start_engine, wait_until
 
 #: Options that make a test channel quick: short settle, poll and wait-retry times.

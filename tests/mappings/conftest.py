@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from mappings.mapper import Mapper
-
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "mappings" / "configs"
-#: The authority table the tests run with (the brief's example).
-AUTHORITIES = {"HOSP": "urn:oid:1.2.36.146.595.217.0.1"}
+from support.mapping_configs import AUTHORITIES, CONFIGS
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import AUTHORITIES, CONFIGS
+from support.mapping_configs import AUTHORITIES, CONFIGS
 from mappings.mapper import Mapper
 
 #: Northside puts the e-mail address in PID-13.4 of the home phone repetition, and a
