@@ -14,6 +14,7 @@ def create_app(runtime: Runtime) -> Flask:
 
         app = create_app(build_runtime(Settings.from_env()))
     """
+    from routes.admin import admin
     from routes.fhir import fhir
     from routes.health import health
     from routes.hl7 import hl7_http
@@ -24,6 +25,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
     app.register_blueprint(fhir, url_prefix="/fhir")
+    app.register_blueprint(admin, url_prefix="/admin/api")
     return app
 
 

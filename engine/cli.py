@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="engine configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate config/engine.yaml").set_defaults(handler=_config_check)
+
+    from engine.cli_operations import register as register_operations
+
+    register_operations(commands)
     return parser
 
 
