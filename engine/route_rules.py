@@ -53,7 +53,10 @@ class CompiledRoute:
         compiled = []
         for expression in expressions:
             try:
-                compiled.append(compile_fhirpath(expression))
+                criterion = compile_fhirpath(expression)
+                # Some mistakes (a function's arity) only show when evaluated: try it on an empty resource.
+                criterion({"resourceType": "Basic"})
+                compiled.append(criterion)
             except Exception as exc:
                 raise ValueError(f"route {config.name}: match.where is not valid FHIRPath: {exc}") from None
         return cls(config, compiled)

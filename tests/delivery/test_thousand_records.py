@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_test_config
+from delivery_config import engine_config
 from support.engine_process import wait_until
 from workload import Workload
 
@@ -25,13 +25,7 @@ def hostile(simulator) -> None:
 
 
 def config(tmp_path):
-    path = write_test_config(tmp_path, **RETRY)
-    import yaml
-
-    data = yaml.safe_load(path.read_text())
-    data["destinations"][0]["circuit_breaker"] = BREAKER
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return engine_config(tmp_path, breaker=BREAKER, **RETRY)
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
