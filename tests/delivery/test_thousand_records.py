@@ -4,10 +4,16 @@ under the right client, and every attempt is in the sync log."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
+from root_conftest import TEST_API_KEY
 from delivery_config import engine_config
-from support.engine_process import wait_until
+from engine.migrations import upgrade
+from engine.runtime import build_runtime
+from engine.settings import Settings
+from support.engine_process import engine_env, start_worker, wait_until
 from workload import Workload
 
 #: Enough retries that a 30% failure rate never exhausts them.
@@ -48,14 +54,6 @@ class _NoMapper:
 
 def test_thousand_records_with_two_worker_processes_one_killed_halfway(tmp_path, simulator, postgres_url, redis_url,
                                                                        queue_namespace):
-    import signal
-
-    from conftest import TEST_API_KEY
-    from engine.migrations import upgrade
-    from engine.runtime import build_runtime
-    from engine.settings import Settings
-    from support.engine_process import engine_env, start_worker
-
     env = {"CAREBRIDGE_DATABASE_URL": postgres_url, "CAREBRIDGE_BROKER_URL": redis_url,
            "CAREBRIDGE_QUEUE_NAMESPACE": queue_namespace, "CAREBRIDGE_CONFIG": str(config(tmp_path)),
            "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
