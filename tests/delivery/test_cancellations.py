@@ -5,17 +5,7 @@ or an entered-in-error note is not propagated and says so."""
 from __future__ import annotations
 
 import fhir_records as fr
-from engine.models import Delivery
-from support.engine_process import wait_until
-
-
-def settle(runtime, ids):
-    def done():
-        with runtime.database.read() as session:
-            found = [session.get(Delivery, i) for i in ids]
-        return found if all(d.status in ("delivered", "failed", "skipped", "superseded") for d in found) else None
-
-    return wait_until(done, message="deliveries")
+from test_carepatron_kinds import settle
 
 
 def booked(runtime):
