@@ -17,6 +17,7 @@ def create_app(runtime: Runtime) -> Flask:
         app = create_app(build_runtime(Settings.from_env()))
     """
     from routes.console import console
+    from routes.admin import admin
     from routes.fhir import fhir
     from routes.health import health
     from routes.hl7 import hl7_http
@@ -34,6 +35,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(fhir, url_prefix="/fhir")
     app.register_blueprint(messages, url_prefix="/admin/api")
     app.register_blueprint(console, url_prefix="/admin")
+    app.register_blueprint(admin, url_prefix="/admin/api")
     return app
 
 

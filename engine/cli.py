@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import cli_messages
 
     cli_messages.register(commands)
+
+    from engine.cli_operations import register as register_operations
+
+    register_operations(commands)
     return parser
 
 

@@ -49,6 +49,8 @@ class RouteConfig:
     destinations: tuple[str, ...]
     match: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    #: Changes made before sending: ``drop`` (element paths), ``tags`` and ``identifiers`` to add.
+    transform: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def load_engine_config(path: str | Path, environ: dict[str, str] | None = None) 
             for d in data.get("destinations") or []
         ),
         routes=tuple(
-            RouteConfig(r["name"], tuple(r["destinations"]), dict(r.get("match") or {}), r.get("enabled", True))
+            RouteConfig(r["name"], tuple(r["destinations"]), dict(r.get("match") or {}), r.get("enabled", True),
+                        dict(r.get("transform") or {}))
             for r in data.get("routes") or []
         ),
     )

@@ -3,7 +3,8 @@
 The database is the source of truth. A worker claims a delivery with a lease; if the worker
 dies the lease runs out and the sweeper hands the delivery to another. The destination is
 called outside any transaction; what it answered is then recorded with the attempt's
-sync-log row, and the next delivery in the same order is announced.
+sync-log row, and the next delivery in the same order (and any delivery that was waiting
+for this one) is announced.
 """
 
 from __future__ import annotations
@@ -12,24 +13,33 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.outbound.base import (Delivered, DeliveryItem, Destination, NeedsDependency, Outcome, Rejected,
-                                      RetryLater)
+                                      RetryLater, Skipped)
+from engine import sync_log
+from engine.circuit_breaker import CircuitBreaker
 from engine.db import Database
-from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceVersion, SyncLogEntry, utcnow
+from engine.dependencies import Park, Ready, Wait, ensure_dependency, release_waiters
+from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, ResourceVersion, utcnow
+from engine.outbox import announce
 from engine.retry_policy import RetryPolicy
-from engine.routing import patient_reference
+from engine.sync_log import MAX_DETAIL
 
 log = logging.getLogger(__name__)
 
-#: Longest reason kept on a delivery or sync-log row.
-MAX_DETAIL = 2000
-#: Sync-log statuses.
-ATTEMPT_SUCCEEDED, ATTEMPT_FAILED, ATTEMPT_PARKED, ATTEMPT_SUPERSEDED = "success", "failed", "parked", "superseded"
+#: Sync-log statuses, kept here under their old names for callers of this module.
+ATTEMPT_SUCCEEDED, ATTEMPT_FAILED, ATTEMPT_PARKED, ATTEMPT_SUPERSEDED = (
+    sync_log.SUCCEEDED, sync_log.FAILED, sync_log.PARKED, sync_log.SUPERSEDED)
+#: Statuses a newer delivery of the same resource may have for an older one to be superseded.
+NEWER_COUNTS = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED,
+                DeliveryStatus.SKIPPED)
+
+#: A route's transform: (route name or None, resource) -> the resource as the destination should see it.
+Transform = Callable[[str | None, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,27 @@ class DeliveryService:
     """
 
     def __init__(self, database: Database, destinations: dict[str, Destination], policies: dict[str, RetryPolicy],
-                 enqueue: Callable[..., None], lease_seconds: float = 60.0):
+                 enqueue: Callable[..., None], lease_seconds: float = 60.0,
+                 breaker: CircuitBreaker | None = None, transform: Transform | None = None):
         self.database = database
         self.destinations = destinations
         self.policies = policies
         self.enqueue = enqueue
         self.lease = timedelta(seconds=lease_seconds)
+        self.breaker = breaker
+        self.transform = transform
 
     # The one entry point ---------------------------------------------------------------
 
     def run(self, delivery_id: int) -> None:
         """Attempt a delivery if it is due, unblocked and not held by another worker."""
         follow_up: list[int] = []
+        later: list[tuple[int, float]] = []
         with self.database.write() as session:
-            claim = self._claim(session, delivery_id, follow_up)
+            claim = self._claim(session, delivery_id, follow_up, later)
         self._announce(follow_up)
+        for deferred_id, delay in later:
+            self._announce([deferred_id], delay)
         if claim is None:
             return
         destination = self.destinations.get(claim.destination)
@@ -74,17 +90,31 @@ class DeliveryService:
         except Exception as exc:  # a connector bug: retry like a passing fault, with the type only
             log.exception("destination %s raised on delivery %s", claim.destination, claim.delivery_id)
             outcome = RetryLater(f"connector error: {type(exc).__name__}")
-        delay = None
+        self._tell_breaker(claim.destination, outcome)
         with self.database.write() as session:
             delay = self._record(session, claim, outcome, follow_up)
         if delay is not None:
             self._announce([claim.delivery_id], delay)
         self._announce(follow_up)
 
+    def _tell_breaker(self, destination: str, outcome: Outcome) -> None:
+        if self.breaker is None:
+            return
+        try:
+            # A rate limit (it says when to come back) is the destination working as agreed, not failing.
+            if isinstance(outcome, RetryLater) and outcome.retry_after is None:
+                self.breaker.failed(destination)
+            elif isinstance(outcome, (Delivered, Rejected)):
+                self.breaker.succeeded(destination)
+        except Exception:
+            log.warning("circuit breaker state unavailable for %s", destination)
+
     # Claiming --------------------------------------------------------------------------
 
-    def _claim(self, session: Session, delivery_id: int, follow_up: list[int]) -> Claim | None:
+    def _claim(self, session: Session, delivery_id: int, follow_up: list[int],
+               later: list[tuple[int, float]] | None = None) -> Claim | None:
         now = utcnow()
+        later = later if later is not None else []
         delivery = session.get(Delivery, delivery_id)
         if delivery is None or delivery.status in DeliveryStatus.FINAL:
             return None
@@ -98,47 +128,110 @@ class DeliveryService:
             select(func.min(Delivery.id)).where(
                 Delivery.destination == delivery.destination, Delivery.resource_type == delivery.resource_type,
                 Delivery.resource_id == delivery.resource_id, Delivery.id > delivery.id,
-                Delivery.status == DeliveryStatus.PENDING))
+                Delivery.status.in_(NEWER_COUNTS)))
         if newer is not None:
-            # A newer version is waiting: send that one, never an older one after it.
-            delivery.status = DeliveryStatus.SUPERSEDED
-            self._log(session, delivery, None, ATTEMPT_SUPERSEDED, f"superseded by delivery {newer}")
+            # A newer version is waiting or already sent: never send an older one after it.
+            self._account_for_lost_attempt(session, delivery)
+            delivery.status, delivery.lease_expires_at = DeliveryStatus.SUPERSEDED, None
+            sync_log.record(session, delivery, sync_log.SUPERSEDED, f"superseded by delivery {newer}")
             follow_up.append(newer)
+            self._finished(session, delivery, follow_up, now)
+            return None
+        pause = self._breaker_pause(delivery.destination)
+        if pause is not None:
+            # The destination is paused: come back when the breaker allows, without spending an attempt.
+            delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
+            later.append((delivery.id, pause))
             return None
         version = session.get(ResourceVersion, (delivery.resource_type, delivery.resource_id, delivery.resource_version))
-        if version is None or version.content is None:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.last_error = "resource version is not in the repository (deleted)"
-            self._log(session, delivery, None, ATTEMPT_PARKED, delivery.last_error)
+        resource, deleted = self._content(session, delivery, version)
+        if resource is None:
+            delivery.status = DeliveryStatus.SKIPPED
+            delivery.last_error = "the resource version is not in the repository and there is nothing to send"
+            sync_log.record(session, delivery, sync_log.SKIPPED, delivery.last_error)
+            self._finished(session, delivery, follow_up, now)
             return None
+        self._account_for_lost_attempt(session, delivery)
         # Atomic claim: only one worker wins even if two got the same queue message.
         claimed = session.execute(
             update(Delivery).where(Delivery.id == delivery.id, Delivery.status == delivery.status,
                                    Delivery.attempts == delivery.attempts)
-            .values(status=DeliveryStatus.IN_FLIGHT, attempts=Delivery.attempts + 1,
+            .values(status=DeliveryStatus.IN_FLIGHT, attempts=Delivery.attempts + 1, waiting_for=None,
                     lease_expires_at=now + self.lease, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             return None
-        resource = json.loads(version.content)
-        remote_id = self._remote_id(session, delivery.destination, delivery.resource_type, delivery.resource_id)
-        destination = delivery.destination
+        if self.transform is not None:
+            resource = self.transform(delivery.route, resource)
+        item = DeliveryItem(
+            delivery.id, resource, self._remote_id(session, delivery.destination, delivery.resource_type,
+                                                   delivery.resource_id),
+            self._lookup_remote(delivery.destination), self._idempotency_key(delivery), deleted=deleted,
+            resource_of=self._lookup_resource, version=delivery.resource_version)
+        return Claim(delivery.id, delivery.attempts + 1, delivery.destination, item)
 
+    def _breaker_pause(self, destination: str) -> float | None:
+        if self.breaker is None:
+            return None
+        try:
+            return self.breaker.check(destination)
+        except Exception:  # Redis away: deliver rather than stall; the retry policy still bounds the damage
+            log.warning("circuit breaker state unavailable for %s", destination)
+            return None
+
+    @staticmethod
+    def _content(session: Session, delivery: Delivery,
+                 version: ResourceVersion | None) -> tuple[dict[str, Any] | None, bool]:
+        """The resource to send, and whether this delivery carries its deletion.
+
+        A delete has no content; the destination gets the last version that had some, marked deleted.
+        """
+        if version is not None and version.content is not None:
+            return json.loads(version.content), False
+        previous = session.scalar(
+            select(ResourceVersion).where(
+                ResourceVersion.resource_type == delivery.resource_type, ResourceVersion.id == delivery.resource_id,
+                ResourceVersion.version_id < delivery.resource_version, ResourceVersion.content.is_not(None))
+            .order_by(ResourceVersion.version_id.desc()).limit(1))
+        return (json.loads(previous.content), True) if previous is not None else (None, True)
+
+    @staticmethod
+    def _idempotency_key(delivery: Delivery) -> str:
+        key = f"carebridge-delivery-{delivery.id}"
+        # An operator's retry follows a fix; replaying the first (failed) answer would defeat it.
+        return f"{key}-retry-{delivery.operator_retries}" if delivery.operator_retries else key
+
+    def _lookup_remote(self, destination: str) -> Callable[[str], str | None]:
         def remote_id_of(reference: str) -> str | None:
             resource_type, _, local_id = reference.partition("/")
             with self.database.read() as lookup:
                 return self._remote_id(lookup, destination, resource_type, local_id)
 
-        item = DeliveryItem(delivery.id, resource, remote_id, remote_id_of, f"carebridge-delivery-{delivery.id}")
-        return Claim(delivery.id, delivery.attempts + 1, destination, item)
+        return remote_id_of
+
+    def _lookup_resource(self, reference: str) -> dict[str, Any] | None:
+        resource_type, _, local_id = reference.partition("/")
+        with self.database.read() as lookup:
+            record = lookup.get(ResourceRecord, (resource_type, local_id))
+            return json.loads(record.content) if record is not None and record.content else None
+
+    @staticmethod
+    def _account_for_lost_attempt(session: Session, delivery: Delivery) -> None:
+        """A claim whose lease ran out without a result: its worker died or hung. Log that attempt once."""
+        if delivery.status == DeliveryStatus.IN_FLIGHT and not sync_log.attempt_logged(session, delivery.id,
+                                                                                       delivery.attempts):
+            sync_log.record(session, delivery, sync_log.FAILED,
+                            "no result: the worker went away or took longer than its lease", attempt=delivery.attempts)
 
     @staticmethod
     def _earlier_unfinished(session: Session, delivery: Delivery) -> bool:
+        # A delivery waiting for a dependency does not hold up the rest of its order key: the
+        # dependency may itself be queued behind it.
         return session.scalar(
             select(Delivery.id).where(
                 Delivery.destination == delivery.destination, Delivery.order_key == delivery.order_key,
-                Delivery.id < delivery.id,
+                Delivery.id < delivery.id, Delivery.waiting_for.is_(None),
                 Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT))).limit(1)) is not None
 
     @staticmethod
@@ -153,34 +246,84 @@ class DeliveryService:
         now = utcnow()
         delivery = session.get(Delivery, claim.delivery_id)
         if delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt:
-            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record.
-            self._log(session, delivery, outcome, ATTEMPT_FAILED, "result discarded: lease expired during the attempt")
+            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once.
+            if not sync_log.attempt_logged(session, delivery.id, claim.attempt):
+                sync_log.record(session, delivery, sync_log.FAILED,
+                                f"result discarded, the lease ran out during the attempt: {_describe(outcome)}",
+                                attempt=claim.attempt)
             return None
         delivery.lease_expires_at = None
         if isinstance(outcome, Delivered):
             delivery.status, delivery.remote_id, delivery.last_error = DeliveryStatus.DELIVERED, outcome.remote_id, None
             if outcome.remote_id:
                 self._remember(session, delivery, outcome.remote_id, now)
-            self._log(session, delivery, outcome, ATTEMPT_SUCCEEDED, outcome.detail or f"remote id {outcome.remote_id}")
-            self._follow(session, delivery, follow_up)
+            sync_log.record(session, delivery, sync_log.SUCCEEDED, outcome.detail or f"remote id {outcome.remote_id}",
+                            attempt=claim.attempt)
+            self._finished(session, delivery, follow_up, now)
             return None
-        reason = outcome.reason if not isinstance(outcome, NeedsDependency) else \
-            f"waiting for {outcome.reference} to be delivered first"
+        if isinstance(outcome, Skipped):
+            delivery.status, delivery.last_error = DeliveryStatus.SKIPPED, outcome.reason[:MAX_DETAIL]
+            sync_log.record(session, delivery, sync_log.SKIPPED, outcome.reason, attempt=claim.attempt)
+            self._finished(session, delivery, follow_up, now)
+            return None
+        if isinstance(outcome, NeedsDependency):
+            return self._wait_for(session, delivery, claim, outcome, follow_up, now)
+        return self._failed(session, delivery, claim, outcome, follow_up, now)
+
+    def _failed(self, session: Session, delivery: Delivery, claim: Claim, outcome: RetryLater | Rejected,
+                follow_up: list[int], now) -> float | None:
+        reason = outcome.reason
         delivery.last_error = reason[:MAX_DETAIL]
         policy = self.policies.get(delivery.destination, RetryPolicy())
         if isinstance(outcome, Rejected) or policy.exhausted(delivery.attempts, delivery.created_at, now):
             if not isinstance(outcome, Rejected):
                 delivery.last_error = f"gave up after {delivery.attempts} attempts: {reason}"[:MAX_DETAIL]
-            delivery.status = DeliveryStatus.FAILED
-            self._log(session, delivery, outcome, ATTEMPT_PARKED, delivery.last_error)
-            self._follow(session, delivery, follow_up)
+            self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)
             return None
         delay = policy.delay(delivery.attempts, getattr(outcome, "retry_after", None))
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         delivery.enqueued_at = now
-        self._log(session, delivery, outcome, ATTEMPT_FAILED, f"{reason}; next attempt in {delay:.1f}s")
+        sync_log.record(session, delivery, sync_log.FAILED, f"{reason}; next attempt in {delay:.1f}s",
+                        attempt=claim.attempt)
         return delay
+
+    def _wait_for(self, session: Session, delivery: Delivery, claim: Claim, outcome: NeedsDependency,
+                  follow_up: list[int], now) -> float | None:
+        """Deliver the dependency first; this delivery waits for it and is announced when it finishes."""
+        decision = ensure_dependency(session, delivery, outcome.reference)
+        if isinstance(decision, Park):
+            delivery.last_error = decision.reason[:MAX_DETAIL]
+            self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)
+            return None
+        delivery.status = DeliveryStatus.PENDING
+        delivery.enqueued_at = now
+        if isinstance(decision, Ready):
+            delivery.next_attempt_at = now
+            sync_log.record(session, delivery, sync_log.WAITING, f"{outcome.reference} arrived meanwhile; trying again",
+                            attempt=claim.attempt)
+            return 0.0
+        assert isinstance(decision, Wait)
+        delivery.waiting_for = decision.delivery_id
+        # A safety net only: the dependency announces this delivery when it finishes.
+        delivery.next_attempt_at = now + timedelta(seconds=self.policies.get(
+            delivery.destination, RetryPolicy()).max_backoff_seconds)
+        delivery.last_error = f"waiting for {outcome.reference} (delivery {decision.delivery_id}) to be delivered first"
+        sync_log.record(session, delivery, sync_log.WAITING, delivery.last_error, attempt=claim.attempt)
+        if decision.created:
+            follow_up.append(decision.delivery_id)
+        self._follow(session, delivery, follow_up)
+        return None
+
+    def _park(self, session: Session, delivery: Delivery, reason: str, attempt: int, follow_up: list[int],
+              now) -> None:
+        delivery.status = DeliveryStatus.FAILED
+        sync_log.record(session, delivery, sync_log.PARKED, reason, attempt=attempt)
+        self._finished(session, delivery, follow_up, now)
+
+    def _finished(self, session: Session, delivery: Delivery, follow_up: list[int], now) -> None:
+        self._follow(session, delivery, follow_up)
+        follow_up.extend(release_waiters(session, delivery, now))
 
     @staticmethod
     def _remember(session: Session, delivery: Delivery, remote_id: str, now) -> None:
@@ -194,30 +337,22 @@ class DeliveryService:
 
     @staticmethod
     def _follow(session: Session, delivery: Delivery, follow_up: list[int]) -> None:
-        """Announce the next delivery of the same order key, now that this one is finished."""
+        """Announce the next delivery of the same order key, now that this one is out of the way."""
         following = session.scalar(
             select(func.min(Delivery.id)).where(
                 Delivery.destination == delivery.destination, Delivery.order_key == delivery.order_key,
-                Delivery.id > delivery.id, Delivery.status == DeliveryStatus.PENDING))
+                Delivery.id > delivery.id, Delivery.status == DeliveryStatus.PENDING,
+                Delivery.waiting_for.is_(None)))
         if following is not None:
             follow_up.append(following)
 
-    def _log(self, session: Session, delivery: Delivery, outcome: Outcome | None, status: str, details: str) -> None:
-        version = session.get(ResourceVersion, (delivery.resource_type, delivery.resource_id, delivery.resource_version))
-        resource = json.loads(version.content) if version is not None and version.content else \
-            {"resourceType": delivery.resource_type, "id": delivery.resource_id}
-        reference = f"{delivery.resource_type}/{delivery.resource_id}"
-        session.add(SyncLogEntry(
-            delivery_id=delivery.id, destination=delivery.destination,
-            patient_ref=patient_reference(resource), resource_ref=reference,
-            document_ref=reference if delivery.resource_type == "DocumentReference" else None,
-            action=delivery.origin, status=status, details=details[:MAX_DETAIL], created_at=utcnow(),
-        ))
-
     def _announce(self, delivery_ids: list[int], delay: float | None = None) -> None:
-        if not delivery_ids:
-            return
-        try:
-            self.enqueue(delivery_ids, delay)
-        except Exception:
-            log.warning("queue unavailable; the sweeper will pick up %d deliveries", len(delivery_ids))
+        announce(self.enqueue, delivery_ids, delay)
+
+
+def _describe(outcome: Outcome) -> str:
+    if isinstance(outcome, Delivered):
+        return f"delivered as {outcome.remote_id}"
+    if isinstance(outcome, NeedsDependency):
+        return f"needed {outcome.reference}"
+    return outcome.reason

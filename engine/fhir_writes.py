@@ -31,6 +31,7 @@ from engine.db import Database
 from engine.fhir_errors import FhirError, bad_request, issue, not_found, precondition_failed
 from engine.fhir_search import matching_ids
 from engine.fhir_search_params import parse_search, query_pairs
+from engine.outbox import announce
 from engine.repository import FhirRepository, VersionConflict, WriteOutcome
 from engine.routing import Router, Source
 from engine.validation import ResourceInvalid
@@ -227,15 +228,7 @@ class FhirWriter:
             # A deletion has no content to deliver: routes are planned for versions with content.
             written = [o for o in unit.outcomes if o.resource]
             delivery_ids = [d.id for d in self.router.plan(session, written, source or self.source)]
-        self._announce(delivery_ids)
-
-    def _announce(self, delivery_ids: list[int]) -> None:
-        if not delivery_ids:
-            return
-        try:
-            self.enqueue(delivery_ids)
-        except Exception:
-            log.warning("queue unavailable; %d deliveries left for the sweeper", len(delivery_ids))
+        announce(self.enqueue, delivery_ids)
 
     def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> WriteOutcome:
         with self.unit() as unit:

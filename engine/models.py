@@ -196,8 +196,10 @@ class DeliveryStatus:
     FAILED = "failed"
     #: A newer version of the same resource to the same destination replaced this one.
     SUPERSEDED = "superseded"
+    #: The destination cannot take this change (e.g. a delete it has no way to carry out); the reason says which.
+    SKIPPED = "skipped"
 
-    FINAL = (DELIVERED, FAILED, SUPERSEDED)
+    FINAL = (DELIVERED, FAILED, SUPERSEDED, SKIPPED)
 
 
 class Delivery(Base):
@@ -225,6 +227,12 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     remote_id: Mapped[str | None] = mapped_column(String(255))
+    #: The route that planned this delivery (its transforms apply when it is sent); null for dependencies and resyncs.
+    route: Mapped[str | None] = mapped_column(String(64))
+    #: The delivery this one waits for (what it references must reach the destination first).
+    waiting_for: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: How many times an operator has retried it; part of the idempotency key, so a retry is a new request.
+    operator_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
@@ -264,5 +272,7 @@ class SyncLogEntry(Base):
     document_ref: Mapped[str | None] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
+    #: The delivery's attempt number this row accounts for; null for operator actions and supersessions.
+    attempt: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -11,11 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from engine.db import Database
 from engine.message_store import MessageStore, StoredMessage
 from engine.models import MessageStatus
+from engine.outbox import announce
 from engine.repository import FhirRepository, WriteOutcome
 from engine.routing import Router, Source
-from engine.db import Database
 from engine.validation import ResourceInvalid
 from mappings.errors import MappingError, UnparseableMessage, UnsupportedMessage
 from mappings.hl7_header import MessageHeader
@@ -97,17 +98,8 @@ class Pipeline:
             log.exception("writing resources failed for message %s", stored.id)
             return self._settle(stored, header, MessageStatus.ERROR,
                                 MappingError(None, f"could not write resources: {type(exc).__name__}"))
-        self._announce(delivery_ids)
+        announce(self.enqueue, delivery_ids)
         return Outcome("accepted", header, stored.id, written=written)
-
-    def _announce(self, delivery_ids: list[int]) -> None:
-        if not delivery_ids:
-            return
-        try:
-            self.enqueue(delivery_ids)
-        except Exception:
-            # The outbox rows are committed; the sweeper will queue them.
-            log.warning("queue unavailable; %d deliveries left for the sweeper", len(delivery_ids))
 
     def _settle(self, stored: StoredMessage, header: MessageHeader | None, status: str, error: MappingError) -> Outcome:
         try:

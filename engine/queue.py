@@ -24,6 +24,9 @@ DELIVERY_QUEUE = "deliveries"
 ACTOR_MAX_RETRIES = 5
 #: A delivery attempt that runs longer than this is interrupted (milliseconds).
 ACTOR_TIME_LIMIT_MS = 5 * 60 * 1000
+#: How often a worker looks for due delayed messages (milliseconds). Dramatiq's default of a
+#: second adds up to a second to every retry, and one patient's retries happen one after another.
+WORKER_TIMEOUT_MS = 100
 
 
 def _middleware() -> list:
@@ -76,7 +79,7 @@ class DeliveryQueue:
             self.actor.send_with_options(args=(delivery_id,), delay=delay_ms)
 
     def start_worker(self, threads: int) -> dramatiq.Worker:
-        worker = dramatiq.Worker(self.broker, worker_threads=threads)
+        worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=WORKER_TIMEOUT_MS)
         worker.start()
         return worker
 

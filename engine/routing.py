@@ -1,22 +1,35 @@
 """Routing: which destinations each written resource goes to, recorded as outbox rows.
 
 The rows commit in the same transaction as the resource version they deliver; the queue
-hears of them only after that commit.
+hears of them only after that commit. Routes are re-read from the engine configuration when
+the file changes, so an integrator's edit takes effect without a restart.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import RouteConfig
-from engine.models import Delivery, DeliveryStatus, utcnow
+from engine.models import Delivery, DeliveryStatus, ResourceVersion, utcnow
 from engine.repository import WriteOutcome
+from engine.route_rules import CompiledRoute
+
+log = logging.getLogger(__name__)
 
 #: Elements whose reference names the patient a resource belongs to, in order of preference.
 PATIENT_REFERENCE_PATHS = ("subject", "patient", "beneficiary")
+#: How often the router looks at the configuration file for an edit (seconds).
+RELOAD_CHECK_SECONDS = 1.0
 
 
 def patient_reference(resource: dict[str, Any]) -> str | None:
@@ -48,24 +61,94 @@ class Source:
 
 
 class Router:
-    """Matches written resources against the configured routes."""
+    """Matches written resources against the configured routes.
 
-    def __init__(self, routes: Iterable[RouteConfig], active_destinations: set[str]):
-        self.routes = [r for r in routes if r.enabled]
+    Example::
+
+        router = Router(config.routes, {"carepatron"}, config_path=Path("config/engine.yaml"))
+        router.plan(session, outcomes, Source("mllp", "ADT^A08"))
+    """
+
+    def __init__(self, routes: Iterable[RouteConfig], active_destinations: set[str],
+                 config_path: Path | None = None, environ: dict[str, str] | None = None):
         self.active_destinations = active_destinations
+        self._routes = [CompiledRoute.compile(r) for r in routes]
+        self._config_path = config_path
+        self._environ = environ
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    # Reloading -------------------------------------------------------------------------
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = os.stat(self._config_path) if self._config_path else None
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_size) if stat else None
+
+    def reload_if_changed(self, force: bool = False) -> bool:
+        """Re-read the routes when the configuration file changed; a bad edit keeps the old routes."""
+        if self._config_path is None or (not force and time.monotonic() - self._checked < RELOAD_CHECK_SECONDS):
+            return False
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._file_stamp()
+            if not force and stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            from engine.config import load_engine_config
+            from engine.config_files import ConfigError
+
+            try:
+                config = load_engine_config(self._config_path, self._environ or None)
+                self._routes = [CompiledRoute.compile(r) for r in config.routes]
+            except (ConfigError, ValueError) as exc:
+                log.error("routes not reloaded, the configuration has problems (keeping the previous routes):\n%s", exc)
+                return False
+            log.info("routes reloaded: %d routes, %d enabled", len(self._routes),
+                     sum(1 for r in self._routes if r.config.enabled))
+            return True
+
+    @property
+    def routes(self) -> list[RouteConfig]:
+        self.reload_if_changed()
+        return [r.config for r in self._routes if r.config.enabled]
+
+    # Matching --------------------------------------------------------------------------
+
+    def matching_routes(self, resource: dict[str, Any], source: Source) -> list[tuple[str, str]]:
+        """(route, destination) pairs for a resource; the first route to name a destination wins."""
+        self.reload_if_changed()
+        chosen: dict[str, str] = {}
+        for route in self._routes:
+            if not route.config.enabled or not route.matches(resource, source.channel, source.message_type):
+                continue
+            for destination in route.config.destinations:
+                if destination in self.active_destinations and destination not in chosen:
+                    chosen[destination] = route.name
+        return [(route, destination) for destination, route in chosen.items()]
 
     def destinations_for(self, resource: dict[str, Any], source: Source) -> list[str]:
-        chosen: list[str] = []
-        for route in self.routes:
-            match = route.match
-            if match.get("resource_types") and resource["resourceType"] not in match["resource_types"]:
-                continue
-            if match.get("channels") and source.channel not in match["channels"]:
-                continue
-            if match.get("message_types") and source.message_type not in match["message_types"]:
-                continue
-            chosen += [d for d in route.destinations if d in self.active_destinations and d not in chosen]
-        return chosen
+        return [destination for _, destination in self.matching_routes(resource, source)]
+
+    def destinations_for_type(self, resource_type: str) -> list[str]:
+        """Active destinations any enabled route sends this resource type to (for a manual resync)."""
+        self.reload_if_changed()
+        found: list[str] = []
+        for route in self._routes:
+            types = route.config.match.get("resource_types")
+            if route.config.enabled and (not types or resource_type in types):
+                found += [d for d in route.config.destinations if d in self.active_destinations and d not in found]
+        return found
+
+    def transform(self, route_name: str | None, resource: dict[str, Any]) -> dict[str, Any]:
+        """Apply a route's transforms (none for deliveries no route planned, such as dependencies)."""
+        route = next((r for r in self._routes if r.name == route_name), None) if route_name else None
+        return route.apply(resource) if route is not None else resource
+
+    # Planning --------------------------------------------------------------------------
 
     def plan(self, session: Session, outcomes: Iterable[WriteOutcome], source: Source,
              origin: str = "automatic") -> list[Delivery]:
@@ -75,13 +158,25 @@ class Router:
         for outcome in outcomes:
             if not outcome.changed:
                 continue
-            for destination in self.destinations_for(outcome.resource, source):
+            resource = outcome.resource or self._before_delete(session, outcome)
+            for route, destination in self.matching_routes(resource, source):
                 deliveries.append(Delivery(
                     destination=destination, resource_type=outcome.resource_type, resource_id=outcome.id,
-                    resource_version=outcome.version_id, order_key=order_key(outcome.resource), origin=origin,
-                    status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, enqueued_at=now,
+                    resource_version=outcome.version_id, order_key=order_key(resource), origin=origin,
+                    route=route, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, enqueued_at=now,
                     created_at=now, updated_at=now,
                 ))
         session.add_all(deliveries)
         session.flush()
         return deliveries
+
+    @staticmethod
+    def _before_delete(session: Session, outcome: WriteOutcome) -> dict[str, Any]:
+        """A delete carries no content: route it as the version it removed."""
+        previous = session.scalar(
+            select(ResourceVersion).where(
+                ResourceVersion.resource_type == outcome.resource_type, ResourceVersion.id == outcome.id,
+                ResourceVersion.content.is_not(None)).order_by(ResourceVersion.version_id.desc()).limit(1))
+        if previous is not None:
+            return json.loads(previous.content)
+        return {"resourceType": outcome.resource_type, "id": outcome.id}

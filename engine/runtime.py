@@ -11,6 +11,7 @@ from connectors.inbound.file_receiver import FileReceiver
 from connectors.inbound.hl7_receiver import Hl7Receiver
 from connectors.outbound.base import Destination
 from connectors.outbound.registry import build_destination
+from engine.circuit_breaker import BreakerSettings, CircuitBreaker
 from engine.config import EngineConfig, load_engine_config
 from engine.db import Database
 from engine.config_files import ConfigError
@@ -21,10 +22,12 @@ from engine.message_store import MessageStore
 from engine.pipeline import Mapper, Pipeline
 from engine.queue import DeliveryQueue, build_broker
 from engine.replay import MessageReplay
+from engine.rate_limit import build_rate_limits
 from engine.repository import FhirRepository
 from engine.retry_policy import RetryPolicy
 from engine.routing import Router
 from engine.settings import Settings
+from engine.shared_state import build_shared_state
 from engine.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -78,15 +81,25 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     database = Database(settings.database_url)
     store = MessageStore(database)
     repository = FhirRepository(database)
-    destinations = {d.name: built for d in config.destinations if (built := build_destination(d)) is not None}
+    scaled = not settings.in_process_broker
+    rate_limits = build_rate_limits(settings.broker_url, settings.queue_namespace, scaled,
+                                    {d.name: int(d.options["rate_limit_per_minute"]) for d in config.destinations
+                                     if str(d.options.get("rate_limit_per_minute") or "").strip()})
+    destinations = {d.name: built for d in config.destinations
+                    if (built := build_destination(d, rate_limits.get(d.name))) is not None}
     policies = {d.name: RetryPolicy.from_config(d.retry) for d in config.destinations}
-    router = Router(config.routes, set(destinations))
+    breaker = CircuitBreaker(build_shared_state(settings.broker_url, settings.queue_namespace, scaled),
+                             {d.name: BreakerSettings(**(d.options.get("circuit_breaker") or {}))
+                              for d in config.destinations})
+    router = Router(config.routes, set(destinations), config_path=Path(config.source),
+                    environ=settings.environ or None)
     broker = build_broker(settings)
     # The queue and the delivery service refer to each other: the service re-queues through
     # the queue, and the queue's actor runs the service.
     holder: dict[str, DeliveryService] = {}
     queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id), settings.queue_namespace)
-    delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds)
+    delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds,
+                               breaker=breaker, transform=router.transform)
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)

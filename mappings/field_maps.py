@@ -6,6 +6,8 @@ names of a destination live only in these files, never in engine code.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +46,11 @@ def _format(value: Any, fmt: str | None) -> Any:
         return float(value) if not isinstance(value, (int, float)) else value
     if fmt == "string" and value is not None:
         return str(value)
+    if fmt == "base64-text" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise FieldMissing("the attachment's data is not base64-encoded UTF-8 text") from None
     return value
 
 
@@ -82,23 +89,72 @@ def _compile_value(name: str, spec: Any) -> _Value:
                   spec.get("default"), spec.get("reference", False), spec.get("format"))
 
 
+@dataclass
+class _List:
+    """A list field: one object per element ``each`` selects, its fields evaluated on that element."""
+
+    each: Callable[[dict], list]
+    fields: dict[str, Any]
+
+    def evaluate(self, resource: dict, remote_id_of: Callable[[str], str | None]) -> list[dict]:
+        rendered = [_render_object(self.fields, element, remote_id_of) for element in self.each(resource)
+                    if isinstance(element, dict)]
+        return [item for item in rendered if item]
+
+
 def _is_value(spec: Any) -> bool:
     return isinstance(spec, str) or (isinstance(spec, dict) and "path" in spec)
 
 
+def _compile_member(name: str, spec: Any) -> Any:
+    if _is_value(spec):
+        return _compile_value(name, spec)
+    if isinstance(spec, dict) and "each" in spec:
+        return _List(compile_fhirpath(spec["each"]), _compile_object(f"{name}[].", spec["fields"]))
+    return _compile_object(f"{name}.", spec)
+
+
 def _compile_object(prefix: str, spec: dict) -> dict[str, Any]:
-    return {key: _compile_value(f"{prefix}{key}", value) if _is_value(value) else _compile_object(f"{prefix}{key}.", value)
-            for key, value in spec.items()}
+    return {key: _compile_member(f"{prefix}{key}", value) for key, value in spec.items()}
 
 
 def _render_object(compiled: dict[str, Any], resource: dict, remote_id_of) -> dict[str, Any]:
     body = {}
     for key, value in compiled.items():
-        rendered = value.evaluate(resource, remote_id_of) if isinstance(value, _Value) else \
+        rendered = value.evaluate(resource, remote_id_of) if isinstance(value, (_Value, _List)) else \
             _render_object(value, resource, remote_id_of)
-        if rendered not in (None, "", {}):
+        if rendered not in (None, "", {}, []):
             body[key] = rendered
     return body
+
+
+@dataclass(frozen=True)
+class UploadSource:
+    """Where a file's bytes are: inline base64 ``data`` or a ``url`` such as ``Binary/7``."""
+
+    data: str | None
+    url: str | None
+    content_type: str | None
+    file_name: str | None
+
+
+@dataclass
+class Removal:
+    """How a deleted (or entered-in-error) resource is carried out at the destination.
+
+    ``fields`` are sent over the last version (an appointment becomes ``Cancelled``); with
+    none, the destination cannot carry out the removal and it is skipped with a reason.
+    """
+
+    condition: Callable[[dict], list] | None
+    fields: dict[str, Any]
+
+    def applies_to(self, resource: dict, deleted: bool) -> bool:
+        return deleted or (self.condition is not None and _holds(self.condition(resource)))
+
+
+def _holds(results: list) -> bool:
+    return bool(results) and results[0] is True
 
 
 @dataclass
@@ -113,11 +169,26 @@ class FieldMap:
     external_id: _Value | None = None
     url_fields: dict[str, _Value] = field(default_factory=dict)
     condition: Callable[[dict], list] | None = None
+    upload: dict[str, _Value] | None = None
+    removal: Removal | None = None
 
     def applies_to(self, resource: dict) -> bool:
         if resource.get("resourceType") != self.resource_type:
             return False
-        return self.condition is None or bool(self.condition(resource)) and self.condition(resource)[0] is True
+        return self.condition is None or _holds(self.condition(resource))
+
+    def upload_source(self, resource: dict) -> UploadSource | None:
+        """Where the bytes of a file upload come from, for maps with an ``upload`` section."""
+        if self.upload is None:
+            return None
+        values = {name: value.evaluate(resource, lambda reference: None) for name, value in self.upload.items()}
+        return UploadSource(values.get("data"), values.get("url"), values.get("content_type"), values.get("file_name"))
+
+    def removal_for(self, resource: dict, deleted: bool) -> Removal | None:
+        """The removal to carry out, if the resource is deleted or its status says it was removed."""
+        if self.removal is None:
+            return Removal(None, {}) if deleted else None
+        return self.removal if self.removal.applies_to(resource, deleted) else None
 
     def render(self, resource: dict, remote_id_of: Callable[[str], str | None]) -> tuple[dict, str]:
         """The destination's record and the collection path it goes to."""
@@ -138,6 +209,9 @@ def load_field_map(path: Path, schema: dict | None = None) -> FieldMap:
             external_id=_compile_value("externalId", data["external_id"]) if "external_id" in data else None,
             url_fields={k: _compile_value(k, v) for k, v in (data.get("url_fields") or {}).items()},
             condition=compile_fhirpath(data["when"]) if data.get("when") else None,
+            upload={k: _compile_value(k, v) for k, v in data["upload"].items()} if data.get("upload") else None,
+            removal=Removal(compile_fhirpath(data["removal"]["when"]) if data["removal"].get("when") else None,
+                            dict(data["removal"].get("fields") or {})) if data.get("removal") else None,
         )
     except Exception as exc:  # a FHIRPath syntax error
         raise ConfigError(path, [f"1: not a valid FHIRPath expression: {exc}"]) from None

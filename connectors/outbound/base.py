@@ -41,7 +41,14 @@ class NeedsDependency:
     reason: str = ""
 
 
-Outcome = Union[Delivered, RetryLater, Rejected, NeedsDependency]
+@dataclass(frozen=True)
+class Skipped:
+    """The destination has no way to carry out this change (a delete it cannot make); nothing was sent."""
+
+    reason: str
+
+
+Outcome = Union[Delivered, RetryLater, Rejected, NeedsDependency, Skipped]
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,23 @@ class DeliveryItem:
     remote_id_of: Callable[[str], str | None]
     #: Stable per delivery, for the destination's ``Idempotency-Key``.
     idempotency_key: str
+    #: The resource was deleted: ``resource`` is then its last version before the delete.
+    deleted: bool = False
+    #: The current content of another local resource (``"Binary/7"``), or ``None``.
+    resource_of: Callable[[str], dict[str, Any] | None] = lambda reference: None
+    #: The local version being delivered (0 when unknown).
+    version: int = 0
 
     @property
     def reference(self) -> str:
         return f"{self.resource['resourceType']}/{self.resource['id']}"
+
+
+class Throttle(Protocol):
+    """A shared per-destination request budget (see :mod:`engine.rate_limit`)."""
+
+    def wait(self) -> float | None:
+        """Take one request slot, waiting briefly; ``None`` when taken, else seconds until one may free up."""
 
 
 class Destination(Protocol):

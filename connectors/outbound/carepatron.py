@@ -2,66 +2,31 @@
 
 Field names come from the field maps in ``mappings/carepatron/``; this module knows only the
 transport: the ``cp-api-key`` header, create-or-update by ``externalId``, ``Idempotency-Key``,
-``409 existingId``, problem+json errors, ``Retry-After`` and which statuses are worth retrying.
+``409 existingId``, multipart file uploads and their size limit, problem+json errors,
+``Retry-After`` and which statuses are worth retrying.
 """
 
 from __future__ import annotations
 
-import email.utils
+import base64
+import binascii
 import logging
 import threading
-import time
 from typing import Any
 
 import requests
 
-from connectors.outbound.base import Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater
-from mappings.field_maps import FieldMaps, FieldMissing, MissingReference
+from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
+                                      Skipped, Throttle)
+from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
+from mappings.field_maps import FieldMap, FieldMaps, FieldMissing, MissingReference, UploadSource
 
 log = logging.getLogger(__name__)
 
 #: Seconds to wait for a connection to Carepatron.
 CONNECT_TIMEOUT_SECONDS = 5.0
-#: Statuses that mean "try again later" besides 5xx.
-RETRYABLE_STATUSES = {408, 425, 429}
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """``Retry-After`` (seconds or an HTTP date) or ``X-RateLimit-Reset`` (epoch seconds), if given."""
-    value = response.headers.get("Retry-After")
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            if parsed is not None:
-                return max(parsed.timestamp() - time.time(), 0.0)
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            return max(float(reset) - time.time(), 0.0)
-        except ValueError:
-            return None
-    return None
-
-
-def problem_text(response: requests.Response) -> str:
-    """A one-line account of an error response: status, title, detail and field errors."""
-    text = f"HTTP {response.status_code}"
-    try:
-        problem = response.json()
-    except ValueError:
-        return f"{text} {response.reason or ''}".strip()
-    if not isinstance(problem, dict):
-        return text
-    for key in ("title", "detail"):
-        if problem.get(key):
-            text += f": {problem[key]}"
-    errors = problem.get("errors")
-    if isinstance(errors, dict) and errors:
-        text += " (" + "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                                 for k, v in errors.items()) + ")"
-    return text
+#: Largest file Carepatron accepts (25 MiB); larger ones are parked without being sent.
+MAX_FILE_BYTES = 25 * 1024 * 1024
 
 
 class _Failure(Exception):
@@ -78,12 +43,15 @@ class CarepatronDestination:
                                            FieldMaps.load(Path("mappings/carepatron")))
     """
 
-    def __init__(self, name: str, base_url: str, api_key: str, field_maps: FieldMaps, timeout_seconds: float = 30.0):
+    def __init__(self, name: str, base_url: str, api_key: str, field_maps: FieldMaps, timeout_seconds: float = 30.0,
+                 throttle: Throttle | None = None, max_file_bytes: int = MAX_FILE_BYTES):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.field_maps = field_maps
         self.timeout = (CONNECT_TIMEOUT_SECONDS, timeout_seconds)
+        self.throttle = throttle
+        self.max_file_bytes = max_file_bytes
         self._local = threading.local()
 
     @property
@@ -97,18 +65,21 @@ class CarepatronDestination:
         return session
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        where = f"{method} {path.split('?')[0]}"
+        if self.throttle is not None:
+            wait = self.throttle.wait()
+            if wait is not None:
+                raise _Failure(RetryLater(f"{where}: the engine's rate limit for {self.name} is used up", wait))
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.Timeout:
-            raise _Failure(RetryLater(f"{method} {path.split('?')[0]}: Carepatron did not answer in time")) from None
+            raise _Failure(RetryLater(f"{where}: Carepatron did not answer in time")) from None
         except requests.RequestException as exc:
-            raise _Failure(RetryLater(f"{method} {path.split('?')[0]}: cannot reach Carepatron ({type(exc).__name__})")) from None
+            raise _Failure(RetryLater(f"{where}: cannot reach Carepatron ({type(exc).__name__})")) from None
         if response.status_code == 429:
-            raise _Failure(RetryLater(f"{method} {path.split('?')[0]}: rate limited (HTTP 429)",
-                                      retry_after_seconds(response)))
-        if response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES:
-            raise _Failure(RetryLater(f"{method} {path.split('?')[0]}: {problem_text(response)}",
-                                      retry_after_seconds(response)))
+            raise _Failure(RetryLater(f"{where}: rate limited (HTTP 429)", retry_after_seconds(response)))
+        if is_passing(response.status_code):
+            raise _Failure(RetryLater(f"{where}: {problem_text(response)}", retry_after_seconds(response)))
         return response
 
     def _find(self, collection: str, external_id: str) -> str | None:
@@ -120,24 +91,52 @@ class CarepatronDestination:
                 return item.get("id")
         return None
 
+    # Delivering ------------------------------------------------------------------------
+
     def deliver(self, item: DeliveryItem) -> Outcome:
         field_map = self.field_maps.for_resource(item.resource)
         if field_map is None:
             return Rejected(f"no Carepatron field map for {item.resource['resourceType']}")
+        removal = field_map.removal_for(item.resource, item.deleted)
+        if removal is not None and not removal.fields:
+            what = "deleted" if item.deleted else "marked as removed"
+            return Skipped(f"{item.reference} was {what}; Carepatron has no way to remove a {field_map.kind}, "
+                           "so it was not propagated")
         try:
             body, collection = field_map.render(item.resource, item.remote_id_of)
         except MissingReference as exc:
+            if removal is not None:
+                return Skipped(f"{item.reference} was removed and Carepatron never received what it belongs to")
             return NeedsDependency(exc.reference)
         except FieldMissing as exc:
             return Rejected(f"{item.resource['resourceType']} cannot be sent as a Carepatron {field_map.kind}: {exc}")
         try:
+            if removal is not None:
+                return self._remove(collection, {**body, **removal.fields}, item, field_map)
+            if field_map.upload is not None:
+                return self._upload(collection, body, item, field_map)
             return self._upsert(collection, body, item)
         except _Failure as failure:
             return failure.outcome
 
-    def _upsert(self, collection: str, body: dict, item: DeliveryItem) -> Outcome:
+    def _remote_id(self, collection: str, body: dict, item: DeliveryItem) -> str | None:
         external_id = body.get("externalId")
-        remote_id = item.remote_id or (self._find(collection, external_id) if external_id else None)
+        return item.remote_id or (self._find(collection, external_id) if external_id else None)
+
+    def _remove(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> Outcome:
+        remote_id = self._remote_id(collection, body, item)
+        if remote_id is None:
+            return Skipped(f"{item.reference} was removed before Carepatron received it; nothing to change")
+        return self._put(collection, remote_id, body, f"{field_map.kind} marked removed")
+
+    def _put(self, collection: str, remote_id: str, body: dict, detail: str) -> Outcome:
+        response = self._call("PUT", f"{collection}/{remote_id}", json=body)
+        if response.status_code in (200, 201, 204):
+            return Delivered(remote_id, f"{detail}: {collection}/{remote_id}")
+        return Rejected(f"PUT {collection}: {problem_text(response)}")
+
+    def _upsert(self, collection: str, body: dict, item: DeliveryItem) -> Outcome:
+        remote_id = self._remote_id(collection, body, item)
         if remote_id:
             response = self._call("PUT", f"{collection}/{remote_id}", json=body)
             if response.status_code in (200, 201, 204):
@@ -145,17 +144,55 @@ class CarepatronDestination:
             if response.status_code != 404:  # 404: deleted at Carepatron, so create it again
                 return Rejected(f"PUT {collection}: {problem_text(response)}")
         response = self._call("POST", collection, json=body, headers={"Idempotency-Key": item.idempotency_key})
+        return self._created(collection, response, lambda existing: self._put(
+            collection, existing, body, "updated (it existed)"))
+
+    def _created(self, collection: str, response: requests.Response, on_existing) -> Outcome:
         if response.status_code in (200, 201):
             created = response.json().get("id")
             return Delivered(created, f"created {collection}/{created}")
         if response.status_code == 409:
             existing = (response.json() or {}).get("existingId")
             if existing:
-                update = self._call("PUT", f"{collection}/{existing}", json=body)
-                if update.status_code in (200, 201, 204):
-                    return Delivered(existing, f"updated {collection}/{existing} (it existed)")
-                return Rejected(f"PUT {collection}: {problem_text(update)}")
+                return on_existing(existing)
         return Rejected(f"POST {collection}: {problem_text(response)}")
+
+    def _upload(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> Outcome:
+        remote_id = self._remote_id(collection, body, item)
+        if remote_id:
+            # The contract has no way to replace a file's bytes: the one uploaded stands.
+            return Delivered(remote_id, f"already uploaded as {collection}/{remote_id}; Carepatron files are not replaced")
+        source = field_map.upload_source(item.resource)
+        content, content_type = self._file_bytes(source, item)
+        if len(content) > self.max_file_bytes:
+            return Rejected(f"the file is {len(content)} bytes; Carepatron accepts at most {self.max_file_bytes} "
+                            f"bytes ({self.max_file_bytes // (1024 * 1024)} MiB), so it was not sent")
+        file_name = (source.file_name if source else None) or f"{item.resource['id']}"
+        response = self._call("POST", collection, data={k: str(v) for k, v in body.items()},
+                              files={"file": (file_name, content, content_type or "application/octet-stream")},
+                              headers={"Idempotency-Key": item.idempotency_key})
+        if response.status_code == 413:
+            return Rejected(f"POST {collection}: {problem_text(response)} (file too large for Carepatron)")
+        return self._created(collection, response, lambda existing: Delivered(
+            existing, f"already uploaded as {collection}/{existing}"))
+
+    @staticmethod
+    def _file_bytes(source: UploadSource | None, item: DeliveryItem) -> tuple[bytes, str | None]:
+        data, content_type = (source.data, source.content_type) if source else (None, None)
+        if data is None and source is not None and source.url:
+            reference = source.url.split("/fhir/", 1)[-1]
+            if not reference.startswith("Binary/"):
+                raise _Failure(Rejected(f"the attachment url of {item.reference} is not a local Binary reference"))
+            binary = item.resource_of(reference)
+            if binary is None:
+                raise _Failure(Rejected(f"{item.reference} names {reference}, which is not in the repository"))
+            data, content_type = binary.get("data"), content_type or binary.get("contentType")
+        if not data:
+            raise _Failure(Rejected(f"{item.reference} has no file content to upload"))
+        try:
+            return base64.b64decode(data, validate=True), content_type
+        except binascii.Error:
+            raise _Failure(Rejected(f"the file content of {item.reference} is not valid base64")) from None
 
     def ping(self) -> bool:
         try:

@@ -1,0 +1,61 @@
+"""A request budget per destination shared by every worker process, on Dramatiq's
+``WindowRateLimiter``: Redis-backed in the scaled mode, in memory in the embedded mode.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits.backend import RateLimiterBackend
+
+#: Seconds a request waits for a slot before the delivery is retried later instead.
+DEFAULT_MAX_WAIT_SECONDS = 10.0
+#: The window the per-minute budget is counted over (seconds).
+WINDOW_SECONDS = 60
+#: Pause between two tries for a slot (seconds).
+POLL_SECONDS = 0.05
+
+
+class RateLimit:
+    """At most ``per_minute`` requests to one destination over any sliding minute.
+
+    Example::
+
+        limit = RateLimit(StubBackend(), "carepatron", per_minute=60)
+        if limit.wait() is None: ...send the request...
+    """
+
+    def __init__(self, backend: RateLimiterBackend, key: str, per_minute: int,
+                 max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS):
+        self.per_minute = per_minute
+        self.max_wait = max_wait_seconds
+        self._limiter = WindowRateLimiter(backend, f"rate:{key}", limit=per_minute, window=WINDOW_SECONDS)
+
+    def wait(self) -> float | None:
+        """Take a slot, waiting up to ``max_wait``; ``None`` when taken, else seconds to come back after."""
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            with self._limiter.acquire(raise_on_failure=False) as acquired:
+                if acquired:
+                    return None
+            if time.monotonic() >= deadline:
+                # A slot frees within a second of the window sliding on; spread the returns.
+                return 1.0 + min(WINDOW_SECONDS / max(self.per_minute, 1), WINDOW_SECONDS)
+            time.sleep(POLL_SECONDS)
+
+
+def build_rate_limits(broker_url: str, namespace: str, scaled: bool,
+                      per_minute: dict[str, int]) -> dict[str, RateLimit]:
+    """One limit per destination that has one, on Redis when the workers share a Redis broker."""
+    if not per_minute:
+        return {}
+    if scaled and broker_url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.rate_limits.backends import RedisBackend
+
+        backend: RateLimiterBackend = RedisBackend(url=broker_url)
+    else:
+        from dramatiq.rate_limits.backends import StubBackend
+
+        backend = StubBackend()
+    return {name: RateLimit(backend, f"{namespace}:{name}", limit) for name, limit in per_minute.items()}

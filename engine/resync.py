@@ -1,0 +1,58 @@
+"""Manual resync (the seed's "manual sync"): deliver a patient again, with their appointments,
+documents and invoices, to one destination or to every destination their routes name.
+
+It re-enters the line at routing: new outbox rows for the current versions, marked
+``manual``. The destinations update what they already hold (through the cross-reference),
+so a resync never duplicates a record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine import sync_log
+from engine.db import Database
+from engine.models import Delivery, DeliveryStatus, SyncAction, utcnow
+from engine.patients import patient_records, resolve_patient
+from engine.repository import FhirRepository
+from engine.routing import Router, Source, order_key
+
+
+class UnknownDestination(LookupError):
+    """The destination named is not configured or not active."""
+
+
+@dataclass
+class ResyncResult:
+    patient_id: str
+    delivery_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"patient": f"Patient/{self.patient_id}", "deliveries": self.delivery_ids}
+
+
+def resync_patient(database: Database, repository: FhirRepository, router: Router, patient: str,
+                   destination: str | None = None) -> ResyncResult:
+    """Plan manual deliveries of a patient's records; the caller queues the returned ids."""
+    if destination is not None and destination not in router.active_destinations:
+        raise UnknownDestination(f"no active destination named {destination!r}")
+    now = utcnow()
+    with database.write() as session:
+        patient_id = resolve_patient(session, repository, patient)
+        result = ResyncResult(patient_id)
+        for resource in [repository.current(session, "Patient", patient_id), *patient_records(session, patient_id)]:
+            routes = dict((d, r) for r, d in router.matching_routes(resource, Source()))
+            targets = [destination] if destination else router.destinations_for_type(resource["resourceType"])
+            version = int(resource["meta"]["versionId"])
+            for target in targets:
+                delivery = Delivery(
+                    destination=target, resource_type=resource["resourceType"], resource_id=resource["id"],
+                    resource_version=version, order_key=order_key(resource), origin=SyncAction.MANUAL,
+                    route=routes.get(target), status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+                    enqueued_at=None, created_at=now, updated_at=now)
+                session.add(delivery)
+                session.flush()
+                sync_log.record(session, delivery, sync_log.REQUESTED, "manual sync requested",
+                                action=SyncAction.MANUAL)
+                result.delivery_ids.append(delivery.id)
+    return result

@@ -1,0 +1,90 @@
+"""A few counters and flags with expiry, shared by every worker process: in Redis in the
+scaled mode, in memory in the embedded mode. The circuit breaker keeps its state here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class SharedState(Protocol):
+    def set(self, key: str, seconds: float, only_if_absent: bool = False) -> bool: ...
+    def remaining(self, key: str) -> float: ...
+    def incr(self, key: str, seconds: float) -> int: ...
+    def delete(self, *keys: str) -> None: ...
+
+
+class MemoryState:
+    """The embedded mode's state: one process, one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str) -> tuple[int, float] | None:
+        found = self._values.get(key)
+        if found is not None and found[1] <= time.monotonic():
+            del self._values[key]
+            return None
+        return found
+
+    def set(self, key: str, seconds: float, only_if_absent: bool = False) -> bool:
+        with self._lock:
+            if only_if_absent and self._live(key) is not None:
+                return False
+            self._values[key] = (1, time.monotonic() + seconds)
+            return True
+
+    def remaining(self, key: str) -> float:
+        with self._lock:
+            found = self._live(key)
+            return max(found[1] - time.monotonic(), 0.0) if found else 0.0
+
+    def incr(self, key: str, seconds: float) -> int:
+        with self._lock:
+            found = self._live(key)
+            value = (found[0] if found else 0) + 1
+            self._values[key] = (value, time.monotonic() + seconds)
+            return value
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._values.pop(key, None)
+
+
+class RedisState:
+    """The scaled mode's state: every worker process sees the same keys."""
+
+    def __init__(self, client, prefix: str):
+        self.client = client
+        self.prefix = prefix
+
+    def set(self, key: str, seconds: float, only_if_absent: bool = False) -> bool:
+        return bool(self.client.set(self.prefix + key, 1, px=max(int(seconds * 1000), 1), nx=only_if_absent))
+
+    def remaining(self, key: str) -> float:
+        millis = self.client.pttl(self.prefix + key)
+        return millis / 1000 if millis and millis > 0 else 0.0
+
+    def incr(self, key: str, seconds: float) -> int:
+        with self.client.pipeline() as pipe:
+            pipe.incr(self.prefix + key)
+            pipe.pexpire(self.prefix + key, max(int(seconds * 1000), 1))
+            value, _ = pipe.execute()
+        return int(value)
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self.client.delete(*(self.prefix + key for key in keys))
+
+
+def build_shared_state(broker_url: str, namespace: str, scaled: bool) -> SharedState:
+    """Redis state when the workers share a Redis broker, else this process's memory."""
+    if scaled and broker_url.startswith(("redis://", "rediss://", "unix://")):
+        import redis
+
+        return RedisState(redis.Redis.from_url(broker_url), f"{namespace}:")
+    return MemoryState()

@@ -1,0 +1,68 @@
+"""Dead letters: a permanent failure (422) is parked with its reason, listed, and once the
+cause is fixed retried from the CLI or the admin API, and then delivered."""
+
+from __future__ import annotations
+
+import requests
+
+import fhir_records as fr
+from operator_tools import admin_api, cli, cli_json
+from support.engine_process import wait_until
+from test_carepatron_kinds import settle
+
+
+def parked(runtime, simulator, mrn):
+    simulator.faults.reject("clients", detail="The simulator was told to reject clients.")
+    _, ids = fr.write(runtime, fr.patient(mrn))
+    [done] = settle(runtime, ids)
+    assert done.status == "failed" and "422" in done.last_error
+    return done.id
+
+
+def delivered(runtime, delivery_id):
+    from engine.dead_letters import get_delivery
+
+    return get_delivery(runtime.database, delivery_id)["status"] == "delivered"
+
+
+def test_parked_delivery_is_listed_and_retried_from_the_cli_once_fixed(make_runtime, simulator, tmp_path):
+    runtime = make_runtime()
+    runtime.sweeper.start()            # the embedded mode: the sweeper queues what the CLI made pending
+    delivery_id = parked(runtime, simulator, "L-1")
+    [listed] = cli_json(runtime, tmp_path, "deliveries", "list")
+    assert (listed["id"], listed["status"], listed["resource"].split("/")[0]) == (delivery_id, "failed", "Patient")
+    assert "reject clients" in listed["reason"]
+    simulator.faults.lift("clients")
+    done = cli(runtime, tmp_path, "deliveries", "retry", str(delivery_id))
+    assert done.returncode == 0 and f"retrying 1 deliveries: {delivery_id}" in done.stdout, done.stderr
+    wait_until(lambda: delivered(runtime, delivery_id), message="delivery after the retry")
+    assert len(simulator.records("clients")) == 1
+    assert cli_json(runtime, tmp_path, "deliveries", "list") == []
+
+
+def test_parked_deliveries_are_retried_one_by_one_and_in_bulk_from_the_admin_api(make_runtime, simulator):
+    runtime = make_runtime()
+    first, second, third = (parked(runtime, simulator, f"L-{n}") for n in (2, 3, 4))
+    with admin_api(runtime) as api:
+        listing = requests.get(f"{api.url}/admin/api/deliveries").json()
+        assert sorted(d["id"] for d in listing["deliveries"]) == [first, second, third]
+        simulator.faults.lift("clients")
+        assert requests.post(f"{api.url}/admin/api/deliveries/{first}/retry").status_code == 202
+        wait_until(lambda: delivered(runtime, first), message="the single retry")
+        answer = requests.post(f"{api.url}/admin/api/deliveries/retry", json={"destination": "carepatron"})
+        assert answer.status_code == 202 and answer.json()["retried"] == [second, third]
+        wait_until(lambda: delivered(runtime, second) and delivered(runtime, third), message="the bulk retry")
+        assert requests.post(f"{api.url}/admin/api/deliveries/{first}/retry").status_code == 409
+    assert len(simulator.records("clients")) == 3
+
+
+def test_retry_is_a_fresh_request_not_a_replay_of_the_rejected_one(make_runtime, simulator):
+    runtime = make_runtime()
+    delivery_id = parked(runtime, simulator, "L-5")
+    simulator.faults.lift("clients")
+    from engine.dead_letters import retry
+
+    runtime.queue.enqueue(retry(runtime.database, [delivery_id]))
+    wait_until(lambda: delivered(runtime, delivery_id), message="delivery after the retry")
+    keys = [r["idempotencyKey"] for r in simulator.requests() if r["method"] == "POST"]
+    assert len(set(keys)) == 2

@@ -1,0 +1,86 @@
+"""The per-destination rate limit shared by worker processes (Redis in the scaled mode), set by
+CAREPATRON_RATE_LIMIT; and the circuit breaker that pauses a failing destination and probes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+import fhir_records as fr
+from delivery_config import engine_config
+from engine.circuit_breaker import BreakerSettings, CircuitBreaker
+from engine.rate_limit import RateLimit
+from engine.shared_state import MemoryState, RedisState
+from test_carepatron_kinds import settle
+
+
+def test_two_processes_share_one_budget_through_redis(redis_url):
+    key = f"test-{uuid.uuid4().hex}"
+    # Two limiters with separate connections stand for two worker processes.
+    first = RateLimit(RedisBackend(url=redis_url), key, per_minute=5, max_wait_seconds=0)
+    second = RateLimit(RedisBackend(url=redis_url), key, per_minute=5, max_wait_seconds=0)
+    taken = [limit.wait() is None for limit in (first, second) * 4]
+    assert taken.count(True) == 5
+
+
+def test_a_used_up_budget_says_when_to_come_back():
+    limit = RateLimit(StubBackend(), "k", per_minute=1, max_wait_seconds=0)
+    assert limit.wait() is None
+    assert limit.wait() > 0
+
+
+def test_carepatron_rate_limit_comes_from_the_environment(make_runtime, simulator):
+    runtime = make_runtime(workers=2, CAREPATRON_RATE_LIMIT="3")
+    ids = [fr.write(runtime, fr.patient(f"R-{n}"))[1][0] for n in range(3)]   # 3 deliveries, 6 requests
+    time.sleep(3)
+    assert len(simulator.requests()) == 3
+    assert runtime.destinations["carepatron"].throttle.per_minute == 3
+
+
+def test_breaker_opens_after_the_threshold_and_lets_one_probe_through():
+    breaker = CircuitBreaker(MemoryState(), {"d": BreakerSettings(failure_threshold=3, open_seconds=0.3)})
+    for _ in range(3):
+        assert breaker.check("d") is None
+        breaker.failed("d")
+    assert breaker.check("d") > 0
+    time.sleep(0.35)
+    assert breaker.check("d") is None            # the probe
+    assert breaker.check("d") is not None        # everyone else waits for its verdict
+    breaker.succeeded("d")
+    assert breaker.check("d") is None and breaker.check("d") is None
+
+
+def test_a_failed_probe_opens_the_breaker_again():
+    breaker = CircuitBreaker(MemoryState(), {"d": BreakerSettings(failure_threshold=1, open_seconds=0.2)})
+    breaker.failed("d")
+    time.sleep(0.25)
+    assert breaker.check("d") is None
+    breaker.failed("d")
+    assert breaker.check("d") > 0.1
+
+
+def test_breaker_state_is_shared_through_redis(redis_url):
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex}:"
+    settings = {"d": BreakerSettings(failure_threshold=2, open_seconds=5)}
+    one = CircuitBreaker(RedisState(redis.Redis.from_url(redis_url), prefix), settings)
+    other = CircuitBreaker(RedisState(redis.Redis.from_url(redis_url), prefix), settings)
+    one.failed("d")
+    other.failed("d")
+    assert one.check("d") > 4 and other.check("d") > 4
+
+
+def test_paused_destination_is_not_called_and_resumes_by_probing(make_runtime, simulator, tmp_path):
+    runtime = make_runtime(engine_config(tmp_path, breaker={"failure_threshold": 2, "open_seconds": 1.5},
+                                         max_attempts=20))
+    simulator.faults.fail_next(2, status=503)
+    _, ids = fr.write(runtime, fr.patient("B-1"))
+    [done] = settle(runtime, ids)
+    assert done.status == "delivered" and done.attempts == 3
+    calls = simulator.requests()
+    gap = datetime.fromisoformat(calls[2]["time"]) - datetime.fromisoformat(calls[1]["time"])
+    assert gap.total_seconds() >= 1.4                                 # nothing was sent while the breaker was open

@@ -1,0 +1,85 @@
+"""Manual resync re-delivers a patient with their appointments, documents and invoices without
+duplicating anything; the sync log answers by patient from the CLI and the admin API, with
+ids and statuses only; the admin API asks for a bearer token when one is set."""
+
+from __future__ import annotations
+
+import requests
+
+import fhir_records as fr
+from operator_tools import admin_api, cli, cli_json
+from support.engine_process import wait_until
+from test_carepatron_kinds import settle
+
+
+def patient_with_records(runtime):
+    patient, ids = fr.write(runtime, fr.patient("S-1", family="Privateson"))
+    for resource in (fr.appointment(patient.id), fr.text_document(patient.id), fr.invoice(patient.id, "INV-1")):
+        ids += fr.write(runtime, resource)[1]
+    settle(runtime, ids)
+    return patient
+
+
+def all_manual_delivered(runtime):
+    from engine.dead_letters import list_deliveries
+
+    rows = list_deliveries(runtime.database, None)
+    manual = [r for r in rows if r["origin"] == "manual"]
+    return manual if manual and all(r["status"] == "delivered" for r in manual) else None
+
+
+def test_sync_patient_from_the_cli_redelivers_their_records_once_each(make_runtime, simulator, tmp_path):
+    runtime = make_runtime()
+    runtime.sweeper.start()
+    patient_with_records(runtime)
+    done = cli(runtime, tmp_path, "sync", "patient", f"{fr.SYSTEM}|S-1", "--destination", "carepatron")
+    assert done.returncode == 0 and "4 deliveries planned" in done.stdout, done.stderr
+    manual = wait_until(lambda: all_manual_delivered(runtime), message="the resync")
+    assert sorted(r["resource"].split("/")[0] for r in manual) == ["Appointment", "DocumentReference", "Invoice",
+                                                                   "Patient"]
+    for kind in ("clients", "appointments", "notes", "invoices"):
+        assert len(simulator.records(kind)) == 1
+    puts = [r for r in simulator.requests() if r["method"] == "PUT"]
+    assert len(puts) == 4
+
+
+def test_sync_patient_from_the_admin_api(make_runtime, simulator):
+    runtime = make_runtime()
+    patient = patient_with_records(runtime)
+    with admin_api(runtime) as api:
+        answer = requests.post(f"{api.url}/admin/api/patients/{patient.id}/sync")
+        assert answer.status_code == 202 and len(answer.json()["deliveries"]) == 4
+        assert requests.post(f"{api.url}/admin/api/patients/unknown/sync").status_code == 404
+    wait_until(lambda: all_manual_delivered(runtime), message="the resync")
+    assert len(simulator.records("clients")) == 1
+
+
+def test_sync_log_by_patient_from_the_cli_names_every_attempt_without_patient_data(make_runtime, simulator, tmp_path):
+    runtime = make_runtime()
+    simulator.faults.fail_next(1, status=503, method="POST", path="/clients")
+    patient = patient_with_records(runtime)
+    rows = cli_json(runtime, tmp_path, "sync-log", f"{fr.SYSTEM}|S-1")
+    assert {r["patient"] for r in rows} == {f"Patient/{patient.id}"}
+    assert [r["status"] for r in rows if r["resource"] == f"Patient/{patient.id}"] == ["success", "failed"]
+    assert {r["action"] for r in rows} == {"automatic"}
+    assert "Privateson" not in str(rows) and "S-1" not in str(rows)
+
+
+def test_sync_log_by_patient_from_the_admin_api_includes_operator_actions(make_runtime, simulator):
+    runtime = make_runtime()
+    patient = patient_with_records(runtime)
+    with admin_api(runtime) as api:
+        requests.post(f"{api.url}/admin/api/patients/{patient.id}/sync")
+        wait_until(lambda: all_manual_delivered(runtime), message="the resync")
+        entries = requests.get(f"{api.url}/admin/api/patients/{patient.id}/sync-log").json()["entries"]
+    actions = {(e["action"], e["status"]) for e in entries}
+    assert {("manual", "requested"), ("manual", "success"), ("automatic", "success")} <= actions
+
+
+def test_admin_api_requires_the_bearer_token_when_one_is_set(make_runtime):
+    runtime = make_runtime(workers=0, CAREBRIDGE_ADMIN_TOKEN="t0ken")
+    with admin_api(runtime) as api:
+        assert requests.get(f"{api.url}/admin/api/deliveries").status_code == 401
+        assert requests.get(f"{api.url}/admin/api/deliveries", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert requests.get(f"{api.url}/admin/api/deliveries",
+                            headers={"Authorization": "Bearer t0ken"}).status_code == 200

@@ -1,0 +1,49 @@
+"""The retry policy: exponential backoff with full jitter and a cap, Retry-After and
+X-RateLimit-Reset honoured, attempts and age bounded."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import requests
+
+from connectors.outbound.http_answers import retry_after_seconds
+from engine.models import utcnow
+from engine.retry_policy import RetryPolicy
+
+
+def test_backoff_grows_exponentially_with_full_jitter_up_to_the_cap():
+    policy = RetryPolicy(min_backoff_seconds=1, max_backoff_seconds=8)
+    rng = random.Random(1)
+    third = [policy.delay(3, rng=rng) for _ in range(500)]
+    assert 1 <= min(third) and max(third) <= 4 and max(third) > 3
+    assert max(policy.delay(20, rng=rng) for _ in range(500)) <= 8
+
+
+def test_retry_after_is_a_floor():
+    assert RetryPolicy(min_backoff_seconds=0.1, max_backoff_seconds=1).delay(1, retry_after=30) == 30
+
+
+def test_attempts_and_age_are_bounded():
+    policy = RetryPolicy(max_attempts=3, max_age_seconds=60)
+    now = utcnow()
+    assert not policy.exhausted(2, now, now)
+    assert policy.exhausted(3, now, now)
+    assert policy.exhausted(1, now - timedelta(seconds=61), now)
+
+
+def answer(**headers):
+    response = requests.Response()
+    response.status_code = 429
+    response.headers.update(headers)
+    return response
+
+
+def test_retry_after_in_seconds_or_as_a_date_and_rate_limit_reset_are_read():
+    assert retry_after_seconds(answer(**{"Retry-After": "7"})) == 7
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 < retry_after_seconds(answer(**{"Retry-After": later})) <= 30
+    assert 55 < retry_after_seconds(answer(**{"X-RateLimit-Reset": str(int(time.time()) + 60)})) <= 60
+    assert retry_after_seconds(answer()) is None
