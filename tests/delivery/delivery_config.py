@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from root_conftest import write_test_config
+from support.config import write_test_config
 
 
 def engine_config(tmp_path: Path, *, breaker: dict | None = None, extra_destinations: list | None = None,

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from root_conftest import ROOT
+from support.config import ROOT
 from http_standin import Served
 from support.engine_process import engine_env
 

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from root_conftest import TEST_API_KEY
+from support.config import TEST_API_KEY
 from delivery_config import engine_config
 from engine.migrations import upgrade
 from engine.runtime import build_runtime
