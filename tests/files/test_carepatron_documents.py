@@ -16,7 +16,6 @@ pytestmark = pytest.mark.e2e
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 
 
-@pytest.mark.xfail(reason="needs DocumentReference delivery from the delivery branch", strict=False)
 def test_dropped_pdf_becomes_a_file_of_the_client_at_carepatron(tmp_path, simulator):
     running = DropEngine.start(tmp_path, simulator)
     try:

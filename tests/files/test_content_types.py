@@ -37,13 +37,30 @@ def admit(drop_engine, mrn: str) -> str:
     return patient["id"]
 
 
+def carepatron_client(simulator, mrn: str) -> dict:
+    """The Carepatron client the patient with this MRN became (the routes deliver every patient)."""
+    external_id = f"{SYSTEM}|{mrn}"
+    found = wait_until(lambda: [c for c in simulator.records("clients") if c["externalId"] == external_id],
+                       message=f"client {mrn} at Carepatron")
+    assert len(found) == 1
+    return found[0]
+
+
+def carepatron_file(simulator, client_id: str, content: bytes) -> dict:
+    """The file uploaded to that client at Carepatron, checked byte for byte."""
+    [uploaded] = wait_until(lambda: [f for f in simulator.records("files") if f["clientId"] == client_id],
+                            timeout=20, message="the file at Carepatron")
+    assert simulator.file_content(uploaded["id"]) == content
+    return uploaded
+
+
 def document_for(drop_engine, content: bytes) -> dict:
     [reference] = drop_engine.search("DocumentReference",
                                      f"urn:carebridge:document-sha256|{hashlib.sha256(content).hexdigest()}")
     return reference
 
 
-def test_pdf_with_sidecar_becomes_a_document_reference_and_binary(drop_engine):
+def test_pdf_with_sidecar_becomes_a_document_reference_and_binary(drop_engine, module_simulator):
     patient_id = admit(drop_engine, "F-PDF-1")
     content = pdf("Fictional referral")
     drop_engine.drop("referral.pdf", content, sidecar={"patientIdentifier": f"{SYSTEM}|F-PDF-1",
@@ -59,9 +76,10 @@ def test_pdf_with_sidecar_becomes_a_document_reference_and_binary(drop_engine):
     assert attachment["title"] == "Referral" and attachment["creation"] == "2024-05-01"
     binary = drop_engine.read(attachment["url"])
     assert binary["contentType"] == "application/pdf" and base64.b64decode(binary["data"]) == content
+    carepatron_file(module_simulator, carepatron_client(module_simulator, "F-PDF-1")["id"], content)
 
 
-def test_png_named_by_the_channel_pattern_finds_its_patient(drop_engine):
+def test_png_named_by_the_channel_pattern_finds_its_patient(drop_engine, module_simulator):
     patient_id = admit(drop_engine, "F-PNG-2")
     content = png()
     drop_engine.drop("F-PNG-2_wound photo_20240502.png", content)
@@ -71,9 +89,10 @@ def test_png_named_by_the_channel_pattern_finds_its_patient(drop_engine):
     assert reference["type"] == {"text": "wound photo"}
     assert reference["content"][0]["attachment"]["contentType"] == "image/png"
     assert reference["content"][0]["attachment"]["creation"] == "2024-05-02"
+    carepatron_file(module_simulator, carepatron_client(module_simulator, "F-PNG-2")["id"], content)
 
 
-def test_ccda_makes_its_patient_and_a_document_reference(drop_engine):
+def test_ccda_makes_its_patient_and_a_document_reference(drop_engine, module_simulator):
     content = (SAMPLES / "ccda_discharge_summary.xml").read_bytes()
     drop_engine.drop("discharge.xml", content)
     assert drop_engine.wait_settled("discharge.xml") == "done"
@@ -86,9 +105,12 @@ def test_ccda_makes_its_patient_and_a_document_reference(drop_engine):
     assert reference["author"] == [{"display": "Dr Grace Example"}]
     binary = drop_engine.read(reference["content"][0]["attachment"]["url"])
     assert base64.b64decode(binary["data"]) == content
+    client = carepatron_client(module_simulator, "CDA-5001")
+    assert (client["firstName"], client["lastName"]) == ("Ada", "Fictional")
+    carepatron_file(module_simulator, client["id"], content)
 
 
-def test_hl7_batch_sends_each_message_through_the_pipeline(drop_engine):
+def test_hl7_batch_sends_each_message_through_the_pipeline(drop_engine, module_simulator):
     batch = b"FHS|^~\\&|HIS|HOSP\rBHS|^~\\&|HIS|HOSP\r" + adt("A01", "B-1", mrn="F-HL7-1") \
         + adt("A01", "B-2", mrn="F-HL7-2", family="Second") + b"BTS|2\rFTS|1\r"
     drop_engine.drop("admissions.hl7", batch)
@@ -96,9 +118,11 @@ def test_hl7_batch_sends_each_message_through_the_pipeline(drop_engine):
     assert drop_engine.search("Patient", f"{SYSTEM}|F-HL7-1")
     [second] = drop_engine.search("Patient", f"{SYSTEM}|F-HL7-2")
     assert second["name"][0]["family"] == "Second"
+    assert carepatron_client(module_simulator, "F-HL7-2")["lastName"] == "Second"
+    carepatron_client(module_simulator, "F-HL7-1")
 
 
-def test_fhir_transaction_bundle_is_saved_with_references_resolved(drop_engine):
+def test_fhir_transaction_bundle_is_saved_with_references_resolved(drop_engine, module_simulator):
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:7d9c1a52-0000-4000-8000-000000000001",
          "resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": "F-FHIR-1"}],
@@ -115,9 +139,10 @@ def test_fhir_transaction_bundle_is_saved_with_references_resolved(drop_engine):
     [patient] = drop_engine.search("Patient", f"{SYSTEM}|F-FHIR-1")
     [observation] = drop_engine.search("Observation", "urn:example:obs|F-OBS-1")
     assert observation["subject"] == {"reference": f"Patient/{patient['id']}"}
+    assert carepatron_client(module_simulator, "F-FHIR-1")["lastName"] == "Bundled"
 
 
-def test_csv_of_patients_makes_one_patient_per_row(drop_engine):
+def test_csv_of_patients_makes_one_patient_per_row(drop_engine, module_simulator):
     rows = ("mrn,first_name,last_name,date_of_birth,sex,email\n"
             "F-CSV-1,Cal,Commaseparated,1990-03-04,M,cal@example.org\n"
             "F-CSV-2,Dee,Delimited,1985-12-31,F,\n")
@@ -127,3 +152,5 @@ def test_csv_of_patients_makes_one_patient_per_row(drop_engine):
     [second] = drop_engine.search("Patient", f"{SYSTEM}|F-CSV-2")
     assert first["birthDate"] == "1990-03-04" and first["gender"] == "male"
     assert second["name"][0] == {"family": "Delimited", "given": ["Dee"]}
+    assert carepatron_client(module_simulator, "F-CSV-1")["email"] == "cal@example.org"
+    assert carepatron_client(module_simulator, "F-CSV-2")["lastName"] == "Delimited"
