@@ -225,9 +225,8 @@ class FhirWriter:
         with self.database.write() as session:
             unit = WriteUnit(session, self.repository, self.database)
             yield unit
-            # A deletion has no content to deliver: routes are planned for versions with content.
-            written = [o for o in unit.outcomes if o.resource]
-            delivery_ids = [d.id for d in self.router.plan(session, written, source or self.source)]
+            # Deletions are routed too: each destination decides what a delete means there.
+            delivery_ids = [d.id for d in self.router.plan(session, unit.outcomes, source or self.source)]
         announce(self.enqueue, delivery_ids)
 
     def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> WriteOutcome:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import fhir_records as fr
 from test_carepatron_kinds import settle
 
+from engine.app import create_app
+from support.engine_process import wait_until
+
 
 def booked(runtime):
     patient, first = fr.write(runtime, fr.patient("C-1"))
@@ -70,3 +73,12 @@ def test_entered_in_error_note_is_not_propagated(make_runtime, simulator):
     _, ids = fr.write(runtime, {**fr.text_document(patient.id), "status": "entered-in-error"}, resource_id=note.id)
     [done] = settle(runtime, ids)
     assert done.status == "skipped" and "marked as removed" in done.last_error
+
+
+def test_appointment_deleted_through_the_fhir_api_is_cancelled_at_carepatron(make_runtime, simulator):
+    runtime = make_runtime()
+    _, appointment = booked(runtime)
+    response = create_app(runtime).test_client().delete(f"/fhir/Appointment/{appointment.id}")
+    assert response.status_code in (200, 204)
+    wait_until(lambda: simulator.records("appointments")[0]["status"] == "Cancelled",
+               message="the API delete to reach Carepatron as a cancellation")
