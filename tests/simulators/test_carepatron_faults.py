@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 
+from support.engine_process import wait_until
+
 from simulators.carepatron import CarepatronSimulator
 
 KEY = "test-key"
@@ -110,7 +112,9 @@ def test_timeout_holds_then_closes_without_an_answer(sim):
     sim.faults.timeout(0.3, count=1)
     with pytest.raises(requests.ConnectionError):
         requests.get(sim.base_url + "/ping", timeout=5)
-    assert sim.requests()[-1]["status"] is None
+    # The client sees the connection drop before the server thread logs it: wait for the log.
+    logged = wait_until(lambda: sim.requests(), timeout=5, message="the dropped request in the log")
+    assert logged[-1]["status"] is None
     assert requests.get(sim.base_url + "/ping").status_code == 200
 
 
