@@ -6,8 +6,9 @@ by the part itself (logged with file, line and path) and the last good version s
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
+
+from engine.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,7 @@ class ConfigReloader:
 
     def __init__(self, checks: dict[str, Callable[[], bool]], interval: float):
         self.checks = checks
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic("carebridge-config-reloader", interval, self.check_once)
 
     def check_once(self) -> list[str]:
         """Run every check; returns the names of the parts that reloaded."""
@@ -39,15 +38,8 @@ class ConfigReloader:
                 log.exception("checking %s configuration for changes failed", name)
         return reloaded
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check_once()
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="carebridge-config-reloader", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=self.interval + 5)
+        self._timer.stop()

@@ -6,7 +6,6 @@ against a killed process or a broker that dropped a message.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import Callable
 
@@ -14,6 +13,7 @@ from sqlalchemy import and_, or_, select, update
 
 from engine.db import Database
 from engine.models import Delivery, DeliveryStatus, utcnow
+from engine.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ class Sweeper:
         self.enqueue = enqueue
         self.interval = interval
         self.requeue_after = timedelta(seconds=requeue_after)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic("carebridge-sweeper", interval, self.sweep_once)
 
     def sweep_once(self) -> list[int]:
         """Queue what is overdue now; returns the ids queued."""
@@ -60,18 +59,8 @@ class Sweeper:
             self.enqueue(ids)
         return ids
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep_once()
-            except Exception:
-                log.exception("sweep failed; trying again in %.0fs", self.interval)
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="carebridge-sweeper", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=self.interval + 5)
+        self._timer.stop()
