@@ -165,7 +165,7 @@ class FhirRepository:
         session.add(ResourceVersion(resource_type=resource_type, id=resource_id, version_id=version_id,
                                     last_updated=now, method="create" if created else "update",
                                     content=content, message_id=message_id))
-        reindex(session, resource_type, resource_id, resource)
+        reindex(session, resource_type, resource_id, resource, fresh=created)
         return WriteOutcome(resource_type, resource_id, version_id, resource, created=created, changed=True)
 
     def delete(self, session: Session, resource_type: str, resource_id: str) -> WriteOutcome | None:

@@ -166,8 +166,9 @@ class Router:
                     route=route, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, enqueued_at=now,
                     created_at=now, updated_at=now,
                 ))
-        session.add_all(deliveries)
-        session.flush()
+        if deliveries:  # the flush assigns their ids; with none there is nothing to flush yet
+            session.add_all(deliveries)
+            session.flush()
         return deliveries
 
     @staticmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from engine.models import SearchDate, SearchReference, SearchString, SearchToken
@@ -341,11 +341,26 @@ def index_rows(resource_type: str, resource_id: str, resource: dict[str, Any]) -
 
 
 INDEX_TABLES = (SearchToken, SearchString, SearchDate, SearchReference)
+#: The columns written for each index table (the surrogate key is assigned by the database).
+_INSERT_COLUMNS = {table: [c.key for c in table.__table__.columns if not c.primary_key] for table in INDEX_TABLES}
 
 
-def reindex(session: Session, resource_type: str, resource_id: str, resource: dict[str, Any] | None) -> None:
-    """Replace a resource's index rows (``None``: the resource is deleted, remove them)."""
-    for table in INDEX_TABLES:
-        session.execute(delete(table).where(table.resource_type == resource_type, table.resource_id == resource_id))
+def reindex(session: Session, resource_type: str, resource_id: str, resource: dict[str, Any] | None,
+            *, fresh: bool = False) -> None:
+    """Replace a resource's index rows (``None``: the resource is deleted, remove them).
+
+    ``fresh``: the resource has no index rows yet (new, or deleted before), so there is
+    nothing to remove; this saves four DELETEs on every create.
+    """
+    if not fresh:
+        for table in INDEX_TABLES:
+            session.execute(delete(table).where(table.resource_type == resource_type,
+                                                table.resource_id == resource_id))
     if resource is not None:
-        session.add_all(index_rows(resource_type, resource_id, resource))
+        # One executemany per table: far cheaper than the ORM's unit of work for dozens of rows.
+        by_table: dict[type, list[dict[str, Any]]] = {}
+        for row in index_rows(resource_type, resource_id, resource):
+            values = {column: getattr(row, column) for column in _INSERT_COLUMNS[type(row)]}
+            by_table.setdefault(type(row), []).append(values)
+        for table, values in by_table.items():
+            session.execute(insert(table), values)
