@@ -62,15 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=2000, help="patients to store (default 2000)")
     parser.add_argument("--queries", type=int, default=200, help="searches per kind (default 200)")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--no-load", dest="load", action="store_false",
+                        help="search a store an earlier run loaded with --patients N (same URL)")
     options = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="carebridge-bench-"))
     url = options.database_url or f"sqlite:///{workdir / 'bench.db'}"
     runtime = build_runtime(Settings.from_env({"CAREBRIDGE_DATABASE_URL": url, "CAREBRIDGE_BROKER_URL": "memory://",
                                                "CAREBRIDGE_VAR_DIR": str(workdir)}))
     upgrade(runtime.database)
-    seconds = load(runtime, options.patients)
-    print(f"database {url.split('://')[0]}, {options.patients} patients loaded in {seconds:.1f} s "
-          f"({options.patients / seconds:.0f}/s)")
+    if options.load:
+        seconds = load(runtime, options.patients)
+        print(f"database {url.split('://')[0]}, {options.patients} patients loaded in {seconds:.1f} s "
+              f"({options.patients / seconds:.0f}/s)")
+    else:
+        print(f"database {url.split('://')[0]}, searching the {options.patients} patients stored before")
     client = create_app(runtime).test_client()
     picks = [random.randrange(options.patients) for _ in range(options.queries)]
     kinds = {
