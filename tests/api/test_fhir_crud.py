@@ -135,3 +135,10 @@ def test_vread_of_the_deletion_is_410(client):
     stored = create(client, patient())
     client.delete(f"/fhir/Patient/{stored['id']}")
     assert client.get(f"/fhir/Patient/{stored['id']}/_history/2").status_code == 410
+
+
+def test_head_answers_the_read_headers_without_a_body(client):
+    stored = create(client, patient())
+    response = client.head(f"/fhir/Patient/{stored['id']}")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == 'W/"1"' and response.data == b""
