@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from engine.fhir_errors import bad_request
 from engine.fhir_search_params import Criterion, Include, SearchRequest, SortKey, split_date_prefix
@@ -163,11 +164,23 @@ def _sort_expression(resource_type: str, key: SortKey):
     return func.coalesce(value, ""), "str"
 
 
-def _keys(request: SearchRequest) -> list[tuple[Any, bool, str]]:
+def _unindexed(column) -> Any:
+    """``+column``: SQLite then drives the query from the criteria's index lookups instead of
+    walking every resource of the type in (last updated) order and testing each one."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+def _selective(session: Session, request: SearchRequest) -> bool:
+    """Whether SQLite should start from the criteria: some criterion names the rows it wants."""
+    positive = any(c.modifier not in ("not", "missing") or c.values == ("false",) for c in request.criteria)
+    return positive and session.get_bind().dialect.name == "sqlite"
+
+
+def _keys(request: SearchRequest, last_updated: Any = R.last_updated) -> list[tuple[Any, bool, str]]:
     keys = [(*_sort_expression(request.resource_type, k), k.descending) for k in request.sort]
     keys = [(expr, descending, kind) for expr, kind, descending in keys]
     if not request.sort:
-        keys.append((R.last_updated, False, "date"))
+        keys.append((last_updated, False, "date"))
     if not any(k.type == "id" for k in request.sort):
         keys.append((R.id, False, "str"))
     return keys
@@ -205,11 +218,12 @@ def _order(keys: list[tuple[Any, bool, str]], forward: bool) -> list[Any]:
 def search(session: Session, request: SearchRequest) -> SearchPage:
     """One page of matches for ``request``, with its includes and the cursors of its neighbours."""
     filters = _filters(session, request)
-    keys = _keys(request)
+    last_updated = _unindexed(R.last_updated) if _selective(session, request) else R.last_updated
+    keys = _keys(request, last_updated)
     forward, as_of, after = True, utcnow(), None
     if request.cursor:
         after, forward, as_of = _decode_cursor(request.cursor, keys)
-    filters.append(R.last_updated <= as_of)
+    filters.append(last_updated <= as_of)
     total = None
     if request.total != "none" or request.summary == "count":
         total = session.scalar(select(func.count()).select_from(R).where(*filters))

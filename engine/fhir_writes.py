@@ -87,7 +87,8 @@ class WriteUnit:
     def find(self, resource_type: str, criteria: str, limit: int | None = 2) -> list[str]:
         """Ids matching a conditional's criteria (``identifier=sys|1``); unknown parameters are refused."""
         check_type(resource_type)
-        request = parse_search(resource_type, query_pairs(criteria), SUPPORTED, strict=True)
+        # Clients send the criteria with or without the ``Type?`` in front.
+        request = parse_search(resource_type, query_pairs(criteria.split("?", 1)[-1]), SUPPORTED, strict=True)
         if not request.criteria:
             raise bad_request("missing-criteria", "a conditional interaction needs search criteria")
         return matching_ids(self.session, request, limit)

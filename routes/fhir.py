@@ -103,7 +103,8 @@ def interact(path: str) -> Response:
     try:
         _check_answer_format()
         fhir_request = FhirRequest(
-            method=request.method, path=path, base=base_url(path), query=_query(path),
+            # HEAD is a GET whose body the server leaves out (Werkzeug does that).
+            method="GET" if request.method == "HEAD" else request.method, path=path, base=base_url(path), query=_query(path),
             headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path))
     except FhirError as error:
         return _respond(FhirResponse(error.status, error.outcome()))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from api.fhir_data import SYSTEM, create, patient, search_ids
 
 PATIENT_URN = "urn:uuid:8c0fcd0b-7c36-4a3e-8d4d-3f1f5c0a0001"
@@ -90,3 +93,23 @@ def test_transaction_reads_see_the_transactions_writes(client):
 def test_a_bundle_of_another_type_is_400(client):
     response = client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"})
     assert response.status_code == 400
+
+
+def test_transaction_patch_entry_carries_a_json_patch_in_a_binary(client):
+    stored = create(client, patient())
+    patch = base64.b64encode(json.dumps([{"op": "replace", "path": "/name/0/family", "value": "Viabundle"}]).encode())
+    bundle = client.post("/fhir", json=_transaction(
+        {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": patch.decode()},
+         "request": {"method": "PATCH", "url": f"Patient/{stored['id']}"}})).get_json()
+    assert bundle["entry"][0]["response"]["status"] == "200 OK"
+    assert client.get(f"/fhir/Patient/{stored['id']}").get_json()["name"][0]["family"] == "Viabundle"
+
+
+def test_transaction_with_a_stale_if_match_changes_nothing(client):
+    stored = create(client, patient())
+    response = client.post("/fhir", json=_transaction(
+        {"resource": patient(mrn="2"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {**patient(family="Late"), "id": stored["id"]},
+         "request": {"method": "PUT", "url": f"Patient/{stored['id']}", "ifMatch": 'W/"5"'}}))
+    assert response.status_code == 412
+    assert search_ids(client, "Patient") == {stored["id"]}

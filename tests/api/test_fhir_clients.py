@@ -11,18 +11,34 @@ from fhirclient.models.humanname import HumanName
 from fhirclient.models.patient import Patient as SmartPatient
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
+from sqlalchemy import text
 
+from engine.db import Database
+from engine.migrations import upgrade
 from support.engine_process import start_engine
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """One embedded engine for this module's tests; each test uses names of its own."""
+def _empty_postgres(server_url: str) -> str:
+    """The session's PostgreSQL database, emptied and brought to the current schema."""
+    database = Database(server_url)
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(database)
+    database.dispose()
+    return server_url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def engine(request, tmp_path_factory):
+    """One engine per backend for this module's tests; each test uses names of its own."""
     tmp_path = tmp_path_factory.mktemp("fhir-clients")
-    process = start_engine(tmp_path, {"CAREBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'carebridge.db'}"},
-                           "--no-mllp")
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'carebridge.db'}"
+    else:
+        database_url = _empty_postgres(request.getfixturevalue("postgres_server_url"))
+    process = start_engine(tmp_path, {"CAREBRIDGE_DATABASE_URL": database_url}, "--no-mllp")
     yield process
     assert process.stop() == 0, process.log()
 

@@ -123,3 +123,22 @@ def test_an_identical_update_makes_no_new_version(client):
     response = client.put(f"/fhir/Patient/{stored['id']}", json={**patient(), "id": stored["id"]})
     assert response.status_code == 200
     assert response.get_json()["meta"]["versionId"] == "1"
+
+
+def test_read_with_the_current_etag_in_if_none_match_is_304(client):
+    stored = create(client, patient())
+    response = client.get(f"/fhir/Patient/{stored['id']}", headers={"If-None-Match": 'W/"1"'})
+    assert response.status_code == 304
+
+
+def test_vread_of_the_deletion_is_410(client):
+    stored = create(client, patient())
+    client.delete(f"/fhir/Patient/{stored['id']}")
+    assert client.get(f"/fhir/Patient/{stored['id']}/_history/2").status_code == 410
+
+
+def test_head_answers_the_read_headers_without_a_body(client):
+    stored = create(client, patient())
+    response = client.head(f"/fhir/Patient/{stored['id']}")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == 'W/"1"' and response.data == b""

@@ -69,3 +69,14 @@ def test_elements_keeps_only_the_named_elements(client):
     create(client, patient(birthDate="1980-02-14", gender="female"))
     resource = client.get("/fhir/Patient?_elements=gender").get_json()["entry"][0]["resource"]
     assert set(resource) == {"resourceType", "id", "meta", "gender"}
+
+
+def test_include_with_a_target_type_keeps_only_that_type(client):
+    subject = create(client, patient())
+    doctor = create(client, {"resourceType": "Practitioner", "name": [{"family": "Who"}]})
+    create(client, {"resourceType": "Appointment", "status": "booked", "participant": [
+        {"actor": {"reference": f"Patient/{subject['id']}"}, "status": "accepted"},
+        {"actor": {"reference": f"Practitioner/{doctor['id']}"}, "status": "accepted"}]})
+    bundle = client.get("/fhir/Appointment?_include=Appointment:actor:Practitioner").get_json()
+    included = [e["resource"]["resourceType"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert included == ["Practitioner"]
