@@ -21,7 +21,7 @@ def _configure_logging(level: str) -> None:
 def _serve(args, settings: Settings) -> int:
     from engine.process import serve
 
-    serve(settings, http=args.http, mllp=args.mllp, workers=args.workers)
+    serve(settings, http=args.http, mllp=args.mllp, workers=args.workers, files=args.files)
     return 0
 
 
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the engine (HTTP, MLLP, and workers with the in-process broker)")
     serve.add_argument("--no-http", dest="http", action="store_false", help="do not serve HTTP")
     serve.add_argument("--no-mllp", dest="mllp", action="store_false", help="do not listen for MLLP")
+    serve.add_argument("--no-files", dest="files", action="store_false",
+                       help="do not watch the file channels (drop folders, SFTP): one process per engine should")
     serve.add_argument("--workers", dest="workers", action="store_true", default=None,
                        help="run delivery workers in this process (default: only with the in-process broker)")
     serve.add_argument("--no-workers", dest="workers", action="store_false")

@@ -14,8 +14,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-#: ``${NAME}`` or ``${NAME:-default}`` inside a string value, replaced from the environment.
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: ``${NAME}`` or ``${NAME:-default}`` inside a string value, replaced from the environment. The
+#: default may itself hold plain references: ``${CAREBRIDGE_DROP_DIR:-${CAREBRIDGE_VAR_DIR:-./var}/inbox}``.
+_ENV_REFERENCE = re.compile(
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}$]|\$(?!\{)|\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^{}]*)?\})*))?\}")
 
 
 class ConfigError(Exception):
@@ -53,7 +55,8 @@ def _expand_env(value: Any, environ: dict[str, str]) -> Any:
     if isinstance(value, str):
         def replace(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
-            return environ.get(name) or (default if default is not None else "")
+            # A default's own references are expanded; a value from the environment never is.
+            return environ.get(name) or (_ENV_REFERENCE.sub(replace, default) if default is not None else "")
 
         expanded = _ENV_REFERENCE.sub(replace, value)
         if expanded != value and _ENV_REFERENCE.fullmatch(value):

@@ -44,8 +44,13 @@ def _wait_for_signal() -> None:
         pass
 
 
-def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: bool | None = None) -> None:
-    """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker."""
+def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: bool | None = None,
+          files: bool = True) -> None:
+    """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker.
+
+    ``files=False`` leaves the file channels to another process: a folder channel resumes what
+    is in its ``processing/`` at start, which would take files another process is working on.
+    """
     from waitress.server import create_server
 
     from connectors.inbound.file_channels import start_file_channel
@@ -75,7 +80,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
                 stoppers.append(listener.stop)
                 log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)
         for name, receiver in runtime.file_receivers.items():
-            if not runtime.config.channel(name).enabled:
+            if not files or not runtime.config.channel(name).enabled:
                 continue
             file_channel = start_file_channel(runtime.config.channel(name), receiver)
             stoppers.append(file_channel.stop)

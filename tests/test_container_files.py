@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from engine.cli import build_parser
+from engine.config import load_engine_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +31,43 @@ def test_dockerfile_copies_what_exists_and_runs_a_real_command():
             assert (ROOT / source).exists(), source
     entry = re.search(r'^CMD \["(\w+)"\]', text, flags=re.M).group(1)
     build_parser().parse_args([entry])
+
+
+def _dockerfile_env() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text()
+    block = re.search(r"^ENV (.+?)(?<!\\)$", text, flags=re.M | re.S).group(1)
+    return dict(re.findall(r"(\w+)=(\S+)", block))
+
+
+def _carebridge_services() -> dict[str, dict]:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    return {name: service for name, service in services.items() if service.get("image") == "carebridge:latest"}
+
+
+def test_bundled_inbox_lies_in_the_var_dir_the_image_gives_its_user():
+    env = _dockerfile_env()
+    var_dir = Path(env["CAREBRIDGE_VAR_DIR"])
+    text = (ROOT / "Dockerfile").read_text()
+    assert f"chown -R carebridge {var_dir}" in text
+    inbox = Path(load_engine_config(ROOT / "config" / "engine.yaml", environ=env).channel("inbox").options["directory"])
+    assert inbox.is_relative_to(var_dir), inbox
+
+
+def test_only_services_serving_http_inherit_the_images_healthz_check():
+    assert "8080/healthz" in (ROOT / "Dockerfile").read_text()
+    for name, service in _carebridge_services().items():
+        if name == "migrate":
+            continue
+        args = build_parser().parse_args(service["command"])
+        if args.command == "serve" and args.http:
+            assert "healthcheck" not in service, name
+        else:
+            check = service.get("healthcheck")
+            assert check, f"{name} would inherit the /healthz check and never be healthy"
+            assert check.get("disable") or "8080" not in " ".join(check["test"]), name
+
+
+def test_exactly_one_service_watches_the_file_channels():
+    watching = [name for name, service in _carebridge_services().items()
+                if (args := build_parser().parse_args(service["command"])).command == "serve" and args.files]
+    assert len(watching) == 1, watching

@@ -55,3 +55,18 @@ def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_engine_config(path, environ={})
     assert "not valid YAML" in str(error.value)
+
+
+def test_bundled_inbox_follows_the_var_dir_unless_a_drop_dir_is_set():
+    path = ROOT / "config" / "engine.yaml"
+    inbox = load_engine_config(path, environ={"CAREBRIDGE_VAR_DIR": "/srv/carebridge"}).channel("inbox")
+    assert inbox.options["directory"] == "/srv/carebridge/inbox"
+    inbox = load_engine_config(path, environ={"CAREBRIDGE_VAR_DIR": "/srv/carebridge",
+                                              "CAREBRIDGE_DROP_DIR": "/mnt/drop"}).channel("inbox")
+    assert inbox.options["directory"] == "/mnt/drop"
+
+
+def test_a_value_taken_from_the_environment_is_not_expanded_again():
+    path = ROOT / "config" / "engine.yaml"
+    config = load_engine_config(path, environ={"CAREPATRON_API_KEY": "k${CAREBRIDGE_VAR_DIR:-x}"})
+    assert config.destination("carepatron").options["api_key"] == "k${CAREBRIDGE_VAR_DIR:-x}"
