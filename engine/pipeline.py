@@ -19,7 +19,7 @@ from engine.repository import FhirRepository, WriteOutcome
 from engine.routing import Router, Source
 from engine.validation import ResourceInvalid
 from mappings.errors import MappingError, UnparseableMessage, UnsupportedMessage
-from mappings.hl7_header import MessageHeader
+from mappings.hl7_header import MessageHeader, peek_header
 from mappings.result import MappingResult
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ class Pipeline:
             stored = self.store.store_hl7(raw, channel, peer=peer)
         except Exception:
             log.exception("could not store a message on channel %s", channel)
-            return Outcome("rejected", error_code="207", reason="message could not be stored")
+            # Not stored, yet MSH-10 may be readable: the AR must still name the message it refuses.
+            return Outcome("rejected", peek_header(raw), error_code="207", reason="message could not be stored")
         if stored.header is None:
             return Outcome("rejected", message_id=stored.id, error_code=UnparseableMessage.hl7_error_code,
                            reason=stored.header_error)

@@ -100,6 +100,14 @@ def read_header(raw: bytes | str) -> MessageHeader:
     )
 
 
+def peek_header(raw: bytes | str) -> MessageHeader | None:
+    """The header when MSH can be read, else ``None``: for answers that must echo MSH-10 if they can."""
+    try:
+        return read_header(raw)
+    except UnparseableMessage:
+        return None
+
+
 def decode_message(raw: bytes, default_charset: str = "utf-8") -> str:
     """Decode a message by its MSH-18 (or the channel's default) and normalise segment breaks to CR.
 

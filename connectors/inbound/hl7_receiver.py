@@ -13,8 +13,7 @@ from engine.message_store import MessageStore
 from engine.models import MessageStatus
 from engine.pipeline import Outcome, Pipeline
 from mappings.batch import split_batch
-from mappings.errors import MappingError
-from mappings.hl7_header import CHARSETS, read_header
+from mappings.hl7_header import CHARSETS, peek_header
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,7 @@ class Hl7Receiver:
         """The MLLP listener's handler: a complete frame is received, a broken one kept and refused."""
         if frame.problem is None:
             return self.receive(frame.data, peer)
-        header = None
-        try:
-            header = read_header(frame.data)
-        except MappingError:
-            pass
+        header = peek_header(frame.data)
         try:
             stored = self.store.store_hl7(frame.data, self.channel, peer=peer, status=MessageStatus.ERROR,
                                           error=frame.problem)

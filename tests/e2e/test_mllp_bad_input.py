@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 
 import hl7
 import pytest
 from hl7.client import MLLPClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from support.config import TEST_API_KEY, write_test_config
@@ -74,6 +75,26 @@ def stored_errors(engine) -> list[Message]:
         database.dispose()
 
 
+def refuse_inserts(engine, table: str, when: str) -> None:
+    """Make the engine's own database refuse some inserts, as a full disk or a broken table would."""
+    database = create_engine(engine.database_url)
+    try:
+        with database.begin() as connection:
+            connection.execute(text(f"CREATE TRIGGER refuse_{uuid.uuid4().hex} BEFORE INSERT ON {table} "
+                                    f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'database refused the write'); END"))
+    finally:
+        database.dispose()
+
+
+def message_status(engine, control_id: str) -> str | None:
+    database = create_engine(engine.database_url)
+    try:
+        with Session(database) as session:
+            return session.scalar(select(Message.status).where(Message.control_id == control_id))
+    finally:
+        database.dispose()
+
+
 def test_random_bytes_in_a_frame_get_ar_and_are_kept(engine):
     junk = bytes(b % 250 + 1 for b in os.urandom(300)).replace(SB, b"x").replace(EB, b"y")
     reply = raw_exchange(engine.mllp_port, SB + junk + EB + CR)
@@ -119,3 +140,13 @@ def test_message_type_without_mapping_gets_ae_and_is_kept_as_unsupported(engine)
         reply = client.send_message(message)
     assert ack_code(reply) == ("AE", "ZZZ-1")
     assert b"ERR|" in reply and b"200^Unsupported message type" in reply
+
+
+def test_message_that_cannot_be_stored_gets_ar_echoing_msh10(engine):
+    refuse_inserts(engine, "messages", "NEW.control_id = 'NOT-STORED'")
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        reply = client.send_message(adt("A01", control_id="NOT-STORED"))
+    assert ack_code(reply) == ("AR", "NOT-STORED")
+    assert b"ERR|" in reply and b"207^Application internal error" in reply
+    assert message_status(engine, "NOT-STORED") is None
+    listener_still_serves(engine)

@@ -56,9 +56,8 @@ def carebridge(*args: str, env: dict[str, str], log_path: Path) -> subprocess.Po
 
 def engine_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREBRIDGE_", "CAREPATRON_"))}
-    env.update({"CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_LOG_LEVEL": "INFO",
-                # The bundled inbox channel would otherwise watch ./var/inbox of the working tree.
-                "CAREBRIDGE_DROP_DIR": str(tmp_path / "var" / "inbox")})
+    # The bundled inbox channel follows the var dir: <tmp_path>/var/inbox, not the working tree's.
+    env.update({"CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_LOG_LEVEL": "INFO"})
     env.update(extra)
     return env
 
