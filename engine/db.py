@@ -41,18 +41,21 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # Bound parameters are raw HL7 and resource JSON: the text of a database error, which
+        # is logged, must never carry them.
         if self.is_sqlite:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                self.url, echo=echo,
+                self.url, echo=echo, hide_parameters=True,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                 pool_size=10, max_overflow=20,
             )
             self._configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(self.url, echo=echo, hide_parameters=True, pool_pre_ping=True,
+                                        pool_size=10, max_overflow=20)
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         write_engine = self.engine.execution_options(carebridge_write=True) if self.is_sqlite else self.engine
         self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)

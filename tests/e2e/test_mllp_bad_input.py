@@ -150,3 +150,20 @@ def test_message_that_cannot_be_stored_gets_ar_echoing_msh10(engine):
     assert b"ERR|" in reply and b"207^Application internal error" in reply
     assert message_status(engine, "NOT-STORED") is None
     listener_still_serves(engine)
+
+
+
+
+def test_database_errors_are_logged_without_patient_data(engine):
+    refuse_inserts(engine, "messages", "NEW.control_id = 'LOGGED-NOT-STORED'")
+    refuse_inserts(engine, "resources", "NEW.content LIKE '%Unwritable%'")
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        client.send_message(adt("A01", control_id="LOGGED-NOT-STORED", mrn="700002", family="Hiddenname",
+                                email="hidden@example.org"))
+        client.send_message(adt("A01", control_id="LOGGED-NOT-WRITTEN", mrn="700003", family="Unwritable",
+                                given="Secretgiven", email="secret@example.org"))
+    log = engine.log()
+    assert "database refused the write" in log  # both failures were logged ...
+    for phi in ("Hiddenname", "hidden@example.org", "700002", "Secretgiven", "secret@example.org", "700003",
+                "19800214"):
+        assert phi not in log  # ... without the message or the resource
