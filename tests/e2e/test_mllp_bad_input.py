@@ -112,8 +112,15 @@ def test_frame_without_msh_gets_ar_with_empty_msa2(engine):
 
 def test_oversized_message_gets_ar_echoing_msh10_and_connection_closed(engine):
     big = adt("A01", control_id="TOO-BIG") + b"NTE|1||" + b"x" * (LIMIT + 1024) + CR
-    reply = raw_exchange(engine.mllp_port, SB + big + EB + CR)
-    assert ack_code(reply) == ("AR", "TOO-BIG")
+    with socket.create_connection(("127.0.0.1", engine.mllp_port), timeout=10) as sock:
+        sock.sendall(SB + big + EB + CR)
+        reply = b""
+        while not reply.endswith(EB + CR):
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed before the AR"
+            reply += chunk
+        assert ack_code(reply) == ("AR", "TOO-BIG")
+        assert sock.recv(65536) == b"", "the connection stays open after the AR"
     kept = stored_errors(engine)[-1]
     assert kept.control_id == "TOO-BIG" and "larger than the limit" in kept.error
     listener_still_serves(engine)
@@ -152,6 +159,23 @@ def test_message_that_cannot_be_stored_gets_ar_echoing_msh10(engine):
     listener_still_serves(engine)
 
 
+def test_bad_birth_date_gets_ae_with_an_err_segment_naming_pid7(engine):
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        reply = client.send_message(adt("A01", control_id="BAD-PID7", birth_date="19801399"))
+    assert ack_code(reply) == ("AE", "BAD-PID7")
+    err = hl7.parse(reply.strip(SB + EB + CR).decode()).segment("ERR")
+    assert str(err[2]) == "PID^7" and str(err[3]).startswith("207^")
+    assert message_status(engine, "BAD-PID7") == "error"
+
+
+def test_no_aa_when_the_resources_cannot_be_written(engine):
+    refuse_inserts(engine, "resources", "NEW.content LIKE '%Unwritable%'")
+    with MLLPClient("127.0.0.1", engine.mllp_port) as client:
+        reply = client.send_message(adt("A01", control_id="NOT-WRITTEN", mrn="700001", family="Unwritable"))
+    assert ack_code(reply) == ("AE", "NOT-WRITTEN")
+    assert b"could not write resources" in reply
+    assert message_status(engine, "NOT-WRITTEN") == "error"
+    listener_still_serves(engine)
 
 
 def test_database_errors_are_logged_without_patient_data(engine):
