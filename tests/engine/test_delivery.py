@@ -3,10 +3,13 @@ recorded attempt by attempt, never duplicated, and resumed when a worker goes aw
 
 from datetime import datetime
 
+import requests
+import yaml
 from sqlalchemy import select
 
 from engine.models import CrossReference, Delivery, SyncLogEntry, utcnow
 from engine.routing import Source
+from support.config import TEST_API_KEY, write_test_config
 from support.engine_process import wait_until
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
@@ -128,3 +131,38 @@ def test_delivery_held_by_a_vanished_worker_is_resumed_by_the_sweeper(make_runti
     runtime.delivery.run(delivery_id)
     assert delivery(runtime, delivery_id).status == "delivered"
     assert len(simulator.records("clients")) == 1
+
+
+def test_a_timed_out_request_is_retried_and_delivered_once(make_runtime, simulator, tmp_path):
+    config = write_test_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    [carepatron] = [d for d in data["destinations"] if d["name"] == "carepatron"]
+    carepatron["timeout_seconds"] = 0.5
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    # Carepatron creates the client, then the answer never comes: the engine must not create it twice.
+    simulator.faults.timeout(3, phase="after", count=1, method="POST", path="/clients")
+    runtime = make_runtime(config)
+    _, [delivery_id] = write(runtime, patient())
+    done = wait_until(lambda: finished(runtime, delivery_id), message="delivery")
+    assert done.status == "delivered" and done.attempts == 2
+    first, second = sync_log(runtime, delivery_id)
+    assert first.status == "failed" and "did not answer in time" in first.details
+    assert second.status == "success"
+    assert len(simulator.records("clients")) == 1
+
+
+def test_external_id_lookup_alone_finds_a_client_created_elsewhere(make_runtime, simulator):
+    runtime = make_runtime()
+    seeded = requests.post(f"{simulator.base_url}/clients", headers={"cp-api-key": TEST_API_KEY},
+                           json={"firstName": "Ada", "lastName": "Before", "externalId": f"{SYSTEM}|100001"},
+                           timeout=5)
+    assert seeded.status_code == 201
+    outcome, [delivery_id] = write(runtime, patient(family="After"))
+    done = wait_until(lambda: finished(runtime, delivery_id), message="delivery")
+    assert done.status == "delivered"
+    [client] = simulator.records("clients")
+    assert client["id"] == seeded.json()["id"] and client["lastName"] == "After"
+    engine_requests = simulator.requests()[1:]
+    assert [r["method"] for r in engine_requests] == ["GET", "PUT"]  # looked up, updated; never a POST
+    with runtime.database.read() as session:
+        assert session.get(CrossReference, ("carepatron", "Patient", outcome.id)).remote_id == client["id"]
