@@ -146,9 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
-    _configure_logging(settings.log_level)
     try:
+        settings = Settings.from_env()
+        _configure_logging(settings.log_level)
         return args.handler(args, settings) or 0
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.config_files import ConfigError
+
 #: Where the embedded run mode keeps its SQLite file, drop folders and logs.
 DEFAULT_VAR_DIR = "./var"
 #: The bundled engine configuration.
@@ -26,14 +28,26 @@ DEFAULT_SWEEP_INTERVAL_SECONDS = 5.0
 DEFAULT_CONFIG_RELOAD_SECONDS = 2.0
 
 
-def _int(environ: dict[str, str], name: str, default: int) -> int:
+#: What a bad environment value is reported against, in place of a file name.
+ENVIRONMENT_SOURCE = "environment"
+
+
+def _number(environ: dict[str, str], name: str, default, kind: type, what: str):
     value = environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(ENVIRONMENT_SOURCE, [f" {name}: {value!r} is not {what}"]) from None
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    return _number(environ, name, default, int, "a whole number")
 
 
 def _float(environ: dict[str, str], name: str, default: float) -> float:
-    value = environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return _number(environ, name, default, float, "a number")
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Read the settings; raise :class:`ConfigError` naming a variable whose value is not a number."""
         env = dict(os.environ if environ is None else environ)
         var_dir = Path(env.get("CAREBRIDGE_VAR_DIR") or DEFAULT_VAR_DIR)
         database_url = env.get("CAREBRIDGE_DATABASE_URL") or f"sqlite:///{(var_dir / 'carebridge.db').as_posix()}"

@@ -73,3 +73,10 @@ def test_readyz_is_503_when_the_broker_is_unreachable(tmp_path):
     response = create_app(runtime).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["broker"].startswith("unavailable")
+
+
+def test_a_port_that_is_not_a_number_is_a_configuration_error_naming_the_variable(tmp_path):
+    result = carebridge(tmp_path, "serve", env={"CAREBRIDGE_HTTP_PORT": "abc"})
+    assert result.returncode == 2
+    assert "configuration error:\nenvironment: CAREBRIDGE_HTTP_PORT: 'abc' is not a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
