@@ -54,7 +54,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     from waitress.server import create_server
 
     from connectors.inbound.file_channels import start_file_channel
-    from connectors.inbound.mllp import MllpListener
+    from connectors.inbound.mllp import DEFAULT_IDLE_TIMEOUT_SECONDS, MllpListener
     from engine.app import create_app
     from engine.config_reloader import ConfigReloader
 
@@ -75,7 +75,9 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
                 listener = MllpListener(
                     settings.bind_host, int(channel.options.get("port", settings.mllp_port)),
                     runtime.receivers[channel.name].receive_frame,
-                    int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)))
+                    int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)),
+                    idle_timeout_seconds=float(channel.options.get("idle_timeout_seconds",
+                                                                   DEFAULT_IDLE_TIMEOUT_SECONDS)))
                 listener.start()
                 stoppers.append(listener.stop)
                 log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)

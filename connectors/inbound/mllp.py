@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 #: How much of a refused or broken frame is kept in the message store for an operator to see.
 KEPT_PREFIX_BYTES = 64 * 1024
-#: A connection silent this long is closed (seconds).
-IDLE_TIMEOUT_SECONDS = 300.0
+#: A connection silent this long is closed (seconds); a message it left unfinished is kept.
+DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 #: Bytes read from the socket at a time.
 READ_CHUNK = 64 * 1024
 
@@ -52,11 +52,13 @@ class MllpListener:
     """
 
     def __init__(self, host: str, port: int, handle_frame: Callable[[Frame, str], bytes | None],
-                 max_message_bytes: int, handler_threads: int = 8):
+                 max_message_bytes: int, handler_threads: int = 8,
+                 idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS):
         self.host = host
         self.port = port
         self.handle_frame = handle_frame
         self.max_message_bytes = max_message_bytes
+        self.idle_timeout_seconds = idle_timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="carebridge-mllp")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -120,13 +122,19 @@ class MllpListener:
                 frame, close = self._next_frame(buffer)
                 if frame is None:
                     try:
-                        chunk = await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT_SECONDS)
+                        chunk = await asyncio.wait_for(reader.read(READ_CHUNK), self.idle_timeout_seconds)
+                        ended = "connection closed in the middle of a message"
                     except asyncio.TimeoutError:
-                        break
+                        # Like a close, except the sender is still there to read the AR.
+                        chunk = b""
+                        ended = f"connection idle for {self.idle_timeout_seconds:g} s in the middle of a message"
                     if not chunk:
                         if buffer.strip(b"\r\n \t\x00"):
-                            await self._handle(Frame(bytes(buffer[:KEPT_PREFIX_BYTES]).lstrip(START_BLOCK),
-                                                     "connection closed in the middle of a message"), peer_text)
+                            ack = await self._handle(Frame(bytes(buffer[:KEPT_PREFIX_BYTES]).lstrip(START_BLOCK),
+                                                           ended), peer_text)
+                            if ack and not reader.at_eof():
+                                mllp_writer.writeblock(ack)
+                                await mllp_writer.drain()
                         break
                     buffer += chunk
                     continue

@@ -9,6 +9,7 @@ import uuid
 
 import hl7
 import pytest
+import yaml
 from hl7.client import MLLPClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.e2e
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
 #: A small limit so the oversized case stays quick.
 LIMIT = 64 * 1024
+#: A short idle time-out for the engine that waits on a stalled sender.
+IDLE_SECONDS = 1
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,16 @@ def raw_exchange(port: int, data: bytes, *, read: bool = True) -> bytes:
                 break
             received += chunk
         return received
+
+
+def read_ack(sock: socket.socket) -> bytes:
+    """Read one framed answer; fail if the connection closes before it is whole."""
+    reply = b""
+    while not reply.endswith(EB + CR):
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed without an answer"
+        reply += chunk
+    return reply
 
 
 def ack_code(reply: bytes) -> tuple[str, str]:
@@ -114,11 +127,7 @@ def test_oversized_message_gets_ar_echoing_msh10_and_connection_closed(engine):
     big = adt("A01", control_id="TOO-BIG") + b"NTE|1||" + b"x" * (LIMIT + 1024) + CR
     with socket.create_connection(("127.0.0.1", engine.mllp_port), timeout=10) as sock:
         sock.sendall(SB + big + EB + CR)
-        reply = b""
-        while not reply.endswith(EB + CR):
-            chunk = sock.recv(65536)
-            assert chunk, "the connection closed before the AR"
-            reply += chunk
+        reply = read_ack(sock)
         assert ack_code(reply) == ("AR", "TOO-BIG")
         assert sock.recv(65536) == b"", "the connection stays open after the AR"
     kept = stored_errors(engine)[-1]
@@ -191,3 +200,23 @@ def test_database_errors_are_logged_without_patient_data(engine):
     for phi in ("Hiddenname", "hidden@example.org", "700002", "Secretgiven", "secret@example.org", "700003",
                 "19800214"):
         assert phi not in log  # ... without the message or the resource
+
+
+def test_connection_idle_mid_frame_keeps_the_partial_message_and_gets_ar(tmp_path):
+    config = write_test_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["channels"][0]["idle_timeout_seconds"] = IDLE_SECONDS
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    idle_engine = start_engine(tmp_path, {"CAREBRIDGE_CONFIG": str(config)}, name="idle")
+    idle_engine.database_url = f"sqlite:///{tmp_path / 'var' / 'carebridge.db'}"
+    try:
+        message = adt("A01", control_id="STALLED")
+        with socket.create_connection(("127.0.0.1", idle_engine.mllp_port), timeout=10) as sock:
+            sock.sendall(SB + message[:message.index(b"PID|") + 20])  # then nothing more
+            reply = read_ack(sock)
+            assert ack_code(reply) == ("AR", "STALLED")
+            assert sock.recv(65536) == b""
+        [kept] = [m for m in stored_errors(idle_engine) if m.control_id == "STALLED"]
+        assert "idle" in kept.error and kept.raw.startswith(b"MSH|")
+    finally:
+        assert idle_engine.stop() == 0, idle_engine.log()
