@@ -73,12 +73,14 @@ def _definitions(message: MergedConfig, maps: dict[str, MergedConfig]) -> list[R
             definition.identity = [Sourced(i, m_origin, ("identity", n)) for n, i in enumerate(segment_map.data.get("identity", []))] or definition.identity
             definition.require += [Sourced(r, m_origin, ("require", n)) for n, r in enumerate(segment_map.data.get("require", []))]
             definition.dropped.update(segment_map.data.get("dropped", {}))
+            definition.accumulate.update(segment_map.data.get("accumulate", {}))
         for key, spec in resource.get("fields", {}).items():
             definition.fields[key] = Sourced(spec, *message.sources[("resources", rid, "fields", key)])
         if "identity" in resource:
             definition.identity = [Sourced(i, r_origin, r_where + ("identity", n)) for n, i in enumerate(resource["identity"])]
         definition.require += [Sourced(r, r_origin, r_where + ("require", n)) for n, r in enumerate(resource.get("require", []))]
         definition.dropped.update(resource.get("dropped", {}))
+        definition.accumulate.update(resource.get("accumulate", {}))
         if not definition.type:
             raise SourcedCompileError(r_origin, r_where, "a resource needs type or a segment map")
         definitions.append(definition)
