@@ -92,7 +92,7 @@ class Mapper:
 
     def __init__(self, configs_dir: Path, overrides_dir: Path | None = None,
                  authority_systems: dict[str, str] | None = None, default_system: str = DEFAULT_SYSTEM,
-                 timezone: str = DEFAULT_TIMEZONE):
+                 timezone: str = DEFAULT_TIMEZONE, strict: bool = True):
         self.configs_dir = Path(configs_dir)
         self.overrides_dir = Path(overrides_dir) if overrides_dir else None
         self.authority_systems = dict(authority_systems or {})
@@ -105,13 +105,21 @@ class Mapper:
         self._compiled: dict[str | None, CompiledChannel] = {}
         self._lock = threading.Lock()
         self._refresh_all()
-        self._compiled[None] = self._compile(None)
+        try:
+            self._compiled[None] = self._compile(None)
+        except ChannelProblems:
+            if strict:
+                raise
+            # Only for check(): nothing is mapped with configs that do not compile.
+            self._compiled[None] = CompiledChannel({}, CodeTables({}), dict(self.authority_systems), ZoneInfo(DEFAULT_TIMEZONE))
 
     @classmethod
     def from_directories(cls, configs_dir: Path, overrides_dir: Path | None = None,
                          authority_systems: dict[str, str] | None = None,
-                         default_system: str = DEFAULT_SYSTEM, timezone: str = DEFAULT_TIMEZONE) -> "Mapper":
-        """Load and compile the shipped configs; a problem in them raises :class:`ChannelProblems`.
+                         default_system: str = DEFAULT_SYSTEM, timezone: str = DEFAULT_TIMEZONE,
+                         strict: bool = True) -> "Mapper":
+        """Load and compile the shipped configs; a problem in them raises :class:`ChannelProblems`
+        (``strict=False``: no error, nothing maps, :meth:`check` lists the problems).
 
         Identifier systems: an assigning authority (CX.4 / XCN.9, an HD) with a universal id
         (HD.2) of type ISO becomes ``urn:oid:<HD.2>`` (UUID ``urn:uuid:``, URI/URL as is);
@@ -119,7 +127,7 @@ class Mapper:
         settings may add entries), else ``default_system`` is formatted with it. An empty
         authority is taken to be the sending facility (MSH-4).
         """
-        return cls(configs_dir, overrides_dir, authority_systems, default_system, timezone)
+        return cls(configs_dir, overrides_dir, authority_systems, default_system, timezone, strict)
 
     # -- loading -------------------------------------------------------------------------
 
@@ -167,7 +175,9 @@ class Mapper:
             try:
                 plan = compile_message(name, m.data["handles"], _definitions(m, maps), m.data.get("dropped", {}), set(tables))
             except SourcedCompileError as exc:
-                problems.append(describe(documents, exc.source, exc.where, exc.message))
+                problem = describe(documents, exc.source, exc.where, exc.message)
+                if problem not in problems:  # a broken segment map breaks every message using it
+                    problems.append(problem)
                 continue
             for handled in m.data["handles"]:
                 if handled in plans:
