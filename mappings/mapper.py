@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import logging
 import threading
 import traceback
@@ -44,6 +45,8 @@ class CompiledChannel:
     tables: CodeTables
     authority_systems: dict[str, str]
     timezone: ZoneInfo
+    #: Decodes every message of the channel, whatever MSH-18 says (channel_settings forced_charset).
+    forced_charset: str | None = None
 
 
 class ChannelProblems(Exception):
@@ -157,12 +160,19 @@ class Mapper:
         merged = merge(documents)
         tables = {name: m.data for (kind, name), m in merged.items() if kind == "code_table"}
         maps = {name: m for (kind, name), m in merged.items() if kind == "segment_map"}
-        authority_systems, timezone = dict(self.authority_systems), self.timezone
+        authority_systems, timezone, forced_charset = dict(self.authority_systems), self.timezone, None
         problems = []
         for (kind, name), m in merged.items():
             if kind == "channel_settings":
                 authority_systems.update(m.data.get("authority_systems", {}))
                 timezone = m.data.get("timezone", timezone)
+                forced_charset = m.data.get("forced_charset", forced_charset)
+        if forced_charset is not None:
+            try:
+                codecs.lookup(forced_charset)
+            except LookupError:
+                problems.append(f"channel {channel or '(shipped)'}: unknown forced_charset {forced_charset!r}")
+                forced_charset = None
         try:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -186,7 +196,7 @@ class Mapper:
                 plans[handled] = plan
         if problems:
             raise ChannelProblems(problems)
-        return CompiledChannel(plans, CodeTables(tables), authority_systems, zone)
+        return CompiledChannel(plans, CodeTables(tables), authority_systems, zone, forced_charset)
 
     def _in_force(self, channel: str | None) -> CompiledChannel:
         compiled = self._compiled.get(channel)
@@ -260,10 +270,10 @@ class Mapper:
             raise MappingError(None, f"internal mapping error ({type(exc).__name__})") from None
 
     def _map(self, raw: bytes, channel: str | None, default_charset: str) -> MappingResult:
-        text = decode_message(raw, default_charset)
+        compiled = self._in_force(channel)
+        text = decode_message(raw, default_charset, compiled.forced_charset)
         header = read_header(text)
         segments = parse_segments(text)
-        compiled = self._in_force(channel)
         plan = compiled.plans.get(header.message_type) or compiled.plans.get(header.message_code)
         if plan is None:
             raise UnsupportedMessage(header.message_type)
