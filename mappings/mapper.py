@@ -23,7 +23,7 @@ from mappings.code_tables import CodeTables
 from mappings.compiler import Run
 from mappings.config_set import DirectoryState, MergedConfig, describe, load_schema_once, merge, refresh
 from mappings.datatypes.context import ConversionContext
-from mappings.errors import MappingError, UnsupportedMessage
+from mappings.errors import InternalMappingError, MappingError, UnsupportedMessage
 from mappings.hl7_header import decode_message, read_header
 from mappings.hl7_message import Segment, parse_segments
 from mappings.message_mapping import MessagePlan, ResourceDefinition, SourcedCompileError, Sourced, compile_message
@@ -255,7 +255,8 @@ class Mapper:
     # -- mapping -------------------------------------------------------------------------
 
     def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8") -> MappingResult:
-        """Map one message; raise only :class:`MappingError` (or its subclasses)."""
+        """Map one message; raise only :class:`MappingError` (or its subclasses): a bug in the
+        mapping code is an :class:`InternalMappingError`."""
         try:
             return self._map(raw, channel, default_charset)
         except MappingError:
@@ -267,7 +268,7 @@ class Mapper:
             frames = traceback.extract_tb(exc.__traceback__)
             where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
             logger.error("mapping failed with %s at %s", type(exc).__name__, where)
-            raise MappingError(None, f"internal mapping error ({type(exc).__name__})") from None
+            raise InternalMappingError(None, f"internal mapping error ({type(exc).__name__})") from None
 
     def _map(self, raw: bytes, channel: str | None, default_charset: str) -> MappingResult:
         compiled = self._in_force(channel)
