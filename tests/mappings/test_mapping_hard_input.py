@@ -98,3 +98,12 @@ def test_each_message_of_a_batch_maps_with_its_own_type_and_control_id(mapper):
 def test_identifiers_without_an_authority_take_the_sending_facility(mapper):
     resource = mapper.map(message("PID|1||55||Doe\r").encode()).resources[0].resource
     assert resource["identifier"][0]["system"] == "urn:oid:1.2.36.146.595.217.0.1"
+
+
+def test_an_explicit_null_inside_an_object_clears_that_member_only(mapper):
+    visit = ("MSH|^~\\&|A|HOSP|CB|CB|20240101||ADT^A13|1|P|2.5\r"
+             "PID|1||55^^^HOSP^MR||Doe\r"
+             "PV1|1|I|||||||||||||||||V1^^^HOSP^VN" + "|" * 26 + '""\r')
+    encounter = next(r for r in mapper.map(visit.encode()).resources if r.resource_type == "Encounter")
+    assert "period" not in encounter.resource
+    assert encounter.clear == ["period.end"]
