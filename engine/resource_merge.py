@@ -3,10 +3,12 @@ the same thing become one: top-level merge, explicit nulls, accumulated lists, i
 
 A message updates a stored resource element by element: what it carries replaces the stored
 element, what it nulls (``clear``) is removed, what it omits is kept. Two refinements come
-from the mapping config: an ``accumulate`` element (identifiers, appointment participants)
-keeps the stored entries the message does not repeat, matched by the members the config
-names; an ``initial`` element (a status the trigger event cannot tell) is used only when
-nothing is stored.
+from the mapping config: an ``accumulate`` element is merged by group, the members the
+config names (``identifier``: system and value, so each identifier is its own group;
+``Appointment.participant``: ``actor.type``): the message's entries of a group replace the
+stored entries of that group, stored groups the message does not send are kept. An
+``initial`` element (a status the trigger event cannot tell) is used only when nothing is
+stored.
 """
 
 from __future__ import annotations
@@ -18,30 +20,34 @@ from typing import Any
 from mappings.result import MappedResource
 
 
-def _entry_key(entry: Any, members: list[str]) -> str:
-    """What makes two entries of an accumulated list the same (``system`` and ``value``)."""
-    if not isinstance(entry, dict):
-        return json.dumps(entry, sort_keys=True)
-    return json.dumps([entry.get(m) for m in members], sort_keys=True)
+def _member(entry: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        entry = entry.get(part) if isinstance(entry, dict) else None
+    return entry
+
+
+def _group(entry: Any, members: list[str]) -> str:
+    """The group of an entry of an accumulated list: its values of ``members`` (``actor.type``)."""
+    return json.dumps([_member(entry, m) for m in members], sort_keys=True)
 
 
 def union(kept: list, incoming: list, members: list[str]) -> list:
-    """``kept`` in its order, each entry replaced by the incoming one with the same key, then
-    the incoming entries that are new."""
-    incoming_by_key = {}
+    """``kept`` with each group ``incoming`` sends replaced, where it stood, by the incoming
+    entries of that group; then the incoming groups that are new."""
+    sent: dict[str, list] = {}
     for entry in incoming:
-        incoming_by_key.setdefault(_entry_key(entry, members), entry)
-    result, seen = [], set()
+        sent.setdefault(_group(entry, members), []).append(entry)
+    result, placed = [], set()
     for entry in kept:
-        key = _entry_key(entry, members)
-        if key in seen:
-            continue
-        seen.add(key)
-        result.append(incoming_by_key.get(key, entry))
-    for key, entry in incoming_by_key.items():
-        if key not in seen:
-            seen.add(key)
+        group = _group(entry, members)
+        if group not in sent:
             result.append(entry)
+        elif group not in placed:
+            placed.add(group)
+            result.extend(sent[group])
+    for group, entries in sent.items():
+        if group not in placed:
+            result.extend(entries)
     return result
 
 

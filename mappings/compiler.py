@@ -358,12 +358,14 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
         base = _object(spec["object"], resource_type, element, where + ("object",), known)
     elif "ref" in spec:
         target, every = spec["ref"], spec.get("all", False)
+        # With a ref, defaults are members of the Reference itself ({type: Practitioner}).
+        members = tuple(sorted((spec.get("defaults") or {}).items()))
         if target not in known.resource_ids:
             raise CompileError(where + ("ref",), f"no resource with id {target!r} in this message config")
 
         def base(scope: Scope, run: Run) -> Out:
             # A reference counts as data: it points at a resource this message produced.
-            return Out([PendingReference(target, scope, every)], False, True)
+            return Out([PendingReference(target, scope, every, members)], False, True)
     elif "value" in spec:
         literal = spec["value"]
 

@@ -156,6 +156,12 @@ def compile_resource(definition: ResourceDefinition, known: Known, earlier_ids: 
         if not repeats:
             raise SourcedCompileError(definition.source, definition.where + ("accumulate", key),
                                       f"{definition.type}.{key} is not a list: nothing to accumulate")
+        for member in members:
+            try:
+                fhir_shape.element(definition.type, f"{key}.{member}")
+            except fhir_shape.UnknownElement as exc:
+                raise SourcedCompileError(definition.source, definition.where + ("accumulate", key),
+                                          str(exc.args[0])) from None
     members, locations = [], {}
     for key, item in definition.fields.items():
         if item.value is None:

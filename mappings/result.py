@@ -33,8 +33,9 @@ class MappedResource:
     #: (``birthDate``) or inside an object (``period.end``). Elements absent from
     #: ``resource`` and not listed here keep their stored value.
     clear: list[str] = field(default_factory=list)
-    #: List elements whose stored entries are kept on update, joined with the message's:
-    #: element -> the members that make two entries the same (``identifier``: system, value).
+    #: List elements merged by group on update: element -> the members whose values make a
+    #: group (``identifier``: system, value; ``participant``: actor.type). The message's
+    #: entries of a group replace the stored ones of that group; other stored groups are kept.
     accumulate: dict[str, list[str]] = field(default_factory=dict)
     #: Elements whose value is for a new resource only: an update keeps the stored value.
     initial: list[str] = field(default_factory=list)

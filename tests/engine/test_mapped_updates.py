@@ -88,18 +88,35 @@ def test_a_status_message_without_resources_keeps_the_booked_practitioner_and_lo
 
     [appointment] = stored(database, "Appointment")
     assert appointment["status"] == status
-    actors = [p["actor"].get("reference", "").split("/")[0] or p["actor"].get("display") for p in appointment["participant"]]
-    assert sorted(actors) == ["Patient", "Practitioner", "ROOM4"]
+    assert participants(appointment) == {"Patient": ["Patient"], "Practitioner": ["Practitioner"], "Location": ["ROOM4"]}
 
 
-def test_a_resent_practitioner_replaces_its_own_participant_entry_only(database, mapper):
+def participants(appointment: dict) -> dict[str, list[str]]:
+    """Actor kind -> what each participant of that kind names (the display, or the identifier)."""
+    found: dict[str, list[str]] = {}
+    for participant in appointment["participant"]:
+        actor = participant["actor"]
+        found.setdefault(actor["type"], []).append(actor.get("display") or actor["reference"].split("/")[0])
+    return found
+
+
+def test_the_practitioners_a_message_sends_replace_the_booked_ones_and_the_room_stays(database, mapper):
     write(database, mapper, siu("S12", "M1", "AIL|1||ROOM4^^^CLINIC", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|ATND"))
-    write(database, mapper, siu("S14", "M2", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|SPRV"))
+    write(database, mapper, siu("S14", "M2", "AIP|1||5678^Jones^Ann^^^Dr^^^HOSP|ATND"))
 
     [appointment] = stored(database, "Appointment")
-    assert len(appointment["participant"]) == 3
-    practitioner = next(p for p in appointment["participant"] if p["actor"].get("reference", "").startswith("Practitioner/"))
-    assert practitioner["type"][0]["coding"][0]["code"] == "SPRV"
+    assert participants(appointment) == {"Patient": ["Patient"], "Practitioner": ["Practitioner"], "Location": ["ROOM4"]}
+    doctor = next(p["actor"]["reference"] for p in appointment["participant"] if p["actor"]["type"] == "Practitioner")
+    practitioner = next(p for p in stored(database, "Practitioner") if f"Practitioner/{p['id']}" == doctor)
+    assert identifiers(practitioner) == {f"{HOSP}|5678"}
+
+
+def test_a_rescheduled_room_replaces_the_booked_room(database, mapper):
+    write(database, mapper, siu("S12", "M1", "AIL|1||ROOM4^^^CLINIC", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|ATND"))
+    write(database, mapper, siu("S13", "M2", "AIL|1||ROOM7^^^CLINIC"))
+
+    [appointment] = stored(database, "Appointment")
+    assert participants(appointment) == {"Patient": ["Patient"], "Practitioner": ["Practitioner"], "Location": ["ROOM7"]}
 
 
 def visit(event: str, control_id: str, pv1_tail: str = "") -> bytes:
