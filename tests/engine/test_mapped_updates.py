@@ -146,3 +146,22 @@ def test_an_explicitly_null_discharge_time_clears_the_end_and_keeps_the_start(da
     [encounter] = stored(database, "Encounter")
     assert encounter["period"] == {"start": "2024-01-02T12:30:00+10:00"}
     assert encounter["status"] == "in-progress"
+
+
+def test_a_transfer_without_a_patient_class_keeps_the_stored_class(database, mapper):
+    write(database, mapper, visit("A01", "M1"))
+    write(database, mapper, adt("A02", "M2", "PID|1||12345^^^HOSP^MR||O'Brien^Mary",
+                                "PV1|1||WARD3^301^A||||||||||||||||V0001^^^HOSP^VN"))
+
+    [encounter] = stored(database, "Encounter")
+    assert encounter["class"]["code"] == "IMP"
+
+
+def test_a_modification_without_a_filler_status_keeps_the_stored_status(database, mapper):
+    write(database, mapper, message("MSH|^~\\&|CLINIC|HOSP|CAREBRIDGE|CB|20240110080000+1000||SIU^S12|M1|P|2.5.1",
+                                    "SCH|APT100^CLINIC|APT100F^HOSP" + "|" * 23 + "Pending",
+                                    "PID|1||12345^^^HOSP^MR||O'Brien^Mary"))
+    write(database, mapper, siu("S14", "M2"))
+
+    [appointment] = stored(database, "Appointment")
+    assert appointment["status"] == "pending"
