@@ -87,6 +87,20 @@ def _pruned(node: Any) -> Any:
     return node
 
 
+def _apply(into: dict[str, Any], key: str, value: Any, initial: list[str],
+           accumulate: dict[str, list[str]]) -> bool:
+    """Set one element of an incoming resource on ``into``; ``False`` when it is an initial
+    value and ``into`` already has one."""
+    if key in initial and key in into:
+        return False
+    members = accumulate.get(key)
+    if members and isinstance(value, list) and isinstance(into.get(key), list):
+        into[key] = union(into[key], value, members)
+    else:
+        into[key] = value
+    return True
+
+
 def merge_update(stored: dict[str, Any], resource: dict[str, Any], item: MappedResource) -> dict[str, Any]:
     """The new version of ``stored`` after ``resource`` (``item``'s content, references
     already rewritten) is applied to it."""
@@ -95,38 +109,22 @@ def merge_update(stored: dict[str, Any], resource: dict[str, Any], item: MappedR
         if dotted.split(".")[0] not in resource:
             _remove_path(merged, dotted)
     for key, value in resource.items():
-        if key in item.initial and key in merged:
-            continue
-        members = item.accumulate.get(key)
-        if members and isinstance(value, list) and isinstance(merged.get(key), list):
-            merged[key] = union(merged[key], value, members)
-        else:
-            merged[key] = value
+        _apply(merged, key, value, item.initial, item.accumulate)
     return merged
 
 
 def fold(first: MappedResource, later: MappedResource) -> None:
     """Make ``first`` stand for both: two resources of one message with the same identity
     (PV1-7 and PV1-17 naming one doctor) are one resource. ``later`` wins element by element,
-    as a later message would; accumulated lists are joined."""
+    as a later message would; accumulated lists are merged."""
     combined = dict(first.resource)
     initial = set(first.initial)
+    accumulate = {**later.accumulate, **first.accumulate}
     for key, value in later.resource.items():
-        members = later.accumulate.get(key) or first.accumulate.get(key)
-        if key == "resourceType":
-            continue
-        if key in later.initial and key in combined:
-            continue
-        if members and isinstance(value, list) and isinstance(combined.get(key), list):
-            combined[key] = union(combined[key], value, members)
-        else:
-            combined[key] = value
-        if key in later.initial:
-            initial.add(key)
-        else:
-            initial.discard(key)
+        if key != "resourceType" and _apply(combined, key, value, later.initial, accumulate):
+            (initial.add if key in later.initial else initial.discard)(key)
     first.resource = combined
     first.clear = sorted({c for c in (*first.clear, *later.clear) if c.split(".")[0] not in combined})
     first.initial = sorted(initial & set(combined))
-    first.accumulate = {**later.accumulate, **first.accumulate}
+    first.accumulate = accumulate
     first.identity = first.identity + [pair for pair in later.identity if pair not in first.identity]
