@@ -43,19 +43,20 @@ def _db_upgrade(args, settings: Settings) -> int:
     return 0
 
 
-def _mapper(settings: Settings):
-    from engine.config import load_engine_config
-    from engine.runtime import build_mapper
-
-    return build_mapper(settings, load_engine_config(settings.config_path))
-
-
 def _map(args, settings: Settings) -> int:
-    """Dry run: one line of JSON (a collection Bundle) per message; failures on stderr, exit 1."""
+    """Dry run: one line of JSON (a collection Bundle) per message; failures on stderr, exit 1.
+
+    A message is decoded as its channel's would be (``default_charset``) and each resource is
+    validated as the repository validates it before storing."""
+    from engine.config import load_engine_config
+    from engine.runtime import DEFAULT_CHARSET, build_mapper, channel_charsets
+    from engine.validation import ResourceInvalid, validate_resource
     from mappings.batch import split_batch
     from mappings.errors import MappingError
 
-    mapper = _mapper(settings)
+    config = load_engine_config(settings.config_path)
+    mapper = build_mapper(settings, config)
+    charset = channel_charsets(config).get(args.channel, DEFAULT_CHARSET)
     failures = 0
     for name in args.files:
         try:
@@ -70,9 +71,16 @@ def _map(args, settings: Settings) -> int:
             failures += 1
         for number, message in enumerate(messages, start=1):
             try:
-                result = mapper.map(message, args.channel)
+                result = mapper.map(message, args.channel, charset)
+                for mapped in result.resources:
+                    validate_resource(mapped.resource)
             except MappingError as exc:
                 print(f"{name}: message {number}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            except ResourceInvalid as exc:
+                print(f"{name}: message {number}: {mapped.resource_type}: mapped resource is not valid FHIR: {exc}",
+                      file=sys.stderr)
                 failures += 1
                 continue
             print(json.dumps(result.as_collection_bundle(), ensure_ascii=False))
@@ -80,8 +88,13 @@ def _map(args, settings: Settings) -> int:
 
 
 def _mappings_check(args, settings: Settings) -> int:
+    from engine.config import load_engine_config
+    from engine.runtime import build_mapper
+
+    # Each problem is printed once below; the loader's log lines would repeat them.
+    logging.getLogger("mappings").setLevel(logging.CRITICAL)
     try:
-        problems = _mapper(settings).check()
+        problems = build_mapper(settings, load_engine_config(settings.config_path), strict=False).check()
     except ConfigError as exc:
         problems = str(exc).splitlines()
     for problem in problems:
@@ -155,9 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from engine.process import SchemaNotReady
+        from mappings.mapper import ChannelProblems
 
         if isinstance(exc, SchemaNotReady):
             print(str(exc), file=sys.stderr)
+            return 2
+        if isinstance(exc, ChannelProblems):
+            print("mapping configs refused (carebridge mappings check lists every problem):", file=sys.stderr)
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
             return 2
         raise
 

@@ -18,7 +18,7 @@ from engine.outbox import announce
 from engine.repository import FhirRepository, WriteOutcome
 from engine.routing import Router, Source
 from engine.validation import ResourceInvalid
-from mappings.errors import MappingError, UnparseableMessage, UnsupportedMessage
+from mappings.errors import InternalMappingError, MappingError, UnparseableMessage, UnsupportedMessage
 from mappings.hl7_header import MessageHeader, peek_header
 from mappings.result import MappingResult
 
@@ -84,7 +84,7 @@ class Pipeline:
             return self._settle(stored, header, MessageStatus.ERROR, exc)
         except Exception as exc:  # a mapper bug must not lose the message or kill the listener
             log.exception("mapping failed unexpectedly for message %s", stored.id)
-            return self._settle(stored, header, MessageStatus.ERROR, MappingError(None, f"internal mapping error: {type(exc).__name__}"))
+            return self._settle(stored, header, MessageStatus.ERROR, InternalMappingError(None, f"internal mapping error: {type(exc).__name__}"))
         try:
             with self.database.write() as session:
                 written = self.repository.apply_mapping(session, result.resources, message_id=stored.id)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import Database
 from engine.models import ResourceRecord, ResourceVersion, SearchToken, utcnow
+from engine.resource_merge import fold, merge_update
 from engine.search_index import reindex
 from engine.validation import validate_resource
 from mappings.result import MappedResource
@@ -185,27 +186,59 @@ class FhirRepository:
                       message_id: int | None = None) -> list[WriteOutcome]:
         """Write the resources one message maps to: identities resolved, placeholders made references.
 
-        An update merges at top-level elements: what the message carries replaces the
-        stored element, what it nulls (``clear``) is removed, what it omits is kept.
+        Resources of the message that share an identity are written as one. An update merges
+        with the stored version as :mod:`engine.resource_merge` describes.
         """
         placeholders: dict[str, str] = {}
         targets: list[tuple[MappedResource, str | None]] = []
-        for item in mapped:
+        for item in _fold_same_identity(mapped):
             # Serialise identity decisions per identity, so concurrent messages do not both create.
             for param, value in item.identity:
                 self.database.lock(session, f"identity:{item.resource_type}:{param}:{value}")
             existing = self.resolve_identity(session, item.resource_type, item.identity)
             resource_id = existing or str(uuid.uuid4())
-            placeholders[item.full_url] = f"{item.resource_type}/{resource_id}"
-            targets.append((item, existing))
+            for full_url in item.aliases:
+                placeholders[full_url] = f"{item.resource_type}/{resource_id}"
+            targets.append((item.mapped, existing))
         outcomes = []
         for item, existing in targets:
             resource = _rewrite_references(item.resource, placeholders)
             resource_id = placeholders[item.full_url].split("/", 1)[1]
             if existing and not item.replace:
-                stored = self.current(session, item.resource_type, existing) or {}
-                merged = {k: v for k, v in stored.items() if k not in item.clear and k != "meta"}
-                merged.update(resource)
-                resource = merged
+                resource = merge_update(self.current(session, item.resource_type, existing) or {}, resource, item)
             outcomes.append(self.save(session, resource, resource_id=resource_id, message_id=message_id))
         return outcomes
+
+
+@dataclass
+class _Folded:
+    """One resource to write, and the placeholders of the message that name it."""
+
+    mapped: MappedResource
+    aliases: list[str]
+
+    @property
+    def resource_type(self) -> str:
+        return self.mapped.resource_type
+
+    @property
+    def identity(self) -> list[tuple[str, str]]:
+        return self.mapped.identity
+
+
+def _fold_same_identity(mapped: list[MappedResource]) -> list[_Folded]:
+    """The message's resources with those sharing an identity pair folded into the first."""
+    folded: list[_Folded] = []
+    by_identity: dict[tuple[str, str, str], _Folded] = {}
+    for item in mapped:
+        keys = [(item.resource_type, param, value) for param, value in item.identity]
+        first = next((by_identity[k] for k in keys if k in by_identity), None)
+        if first is None:
+            first = _Folded(copy.copy(item), [item.full_url])
+            folded.append(first)
+        else:
+            fold(first.mapped, item)
+            first.aliases.append(item.full_url)
+        for key in [(first.resource_type, p, v) for p, v in first.identity]:
+            by_identity[key] = first
+    return folded

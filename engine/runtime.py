@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: The mapping configs shipped with the engine.
 MAPPING_CONFIGS = Path(__file__).resolve().parent.parent / "mappings" / "configs"
+#: How a channel's messages are decoded when MSH-18 is empty or unknown and the channel says nothing.
+DEFAULT_CHARSET = "utf-8"
 
 
 @dataclass
@@ -64,7 +66,10 @@ class Runtime:
         self.database.dispose()
 
 
-def build_mapper(settings: Settings, config: EngineConfig) -> Mapper:
+def build_mapper(settings: Settings, config: EngineConfig, strict: bool = True) -> Mapper:
+    """The mapper over the shipped configs and the channels' overrides; raises
+    :class:`mappings.mapper.ChannelProblems` when the shipped configs do not compile, unless
+    not ``strict`` (for ``carebridge mappings check``)."""
     from mappings.mapper import Mapper as ConfigMapper
 
     return ConfigMapper.from_directories(
@@ -72,7 +77,13 @@ def build_mapper(settings: Settings, config: EngineConfig) -> Mapper:
         overrides_dir=settings.config_path.parent / "mappings",
         authority_systems=config.authority_systems,
         default_system=config.default_system,
+        strict=strict,
     )
+
+
+def channel_charsets(config: EngineConfig) -> dict[str, str]:
+    """Each channel's ``default_charset``: for messages whose MSH-18 is empty or unknown."""
+    return {c.name: c.options.get("default_charset", DEFAULT_CHARSET) for c in config.channels}
 
 
 def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper: Mapper | None = None) -> Runtime:
@@ -103,8 +114,7 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)
-    charsets = {c.name: c.options.get("default_charset", "utf-8") for c in config.channels}
-    pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, charsets)
+    pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, channel_charsets(config))
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
     fhir_writer = FhirWriter(database, repository, router, queue.enqueue)

@@ -3,15 +3,16 @@ once per config version, so mapping a message never looks at the YAML again.
 
 A compiled spec takes a :class:`~mappings.hl7_path.Scope` and the per-message
 :class:`Run` and returns an :class:`Out`: the values found, whether the sender sent the
-explicit null ``""``, and whether anything came from the message (objects made only of
-literals are left out).
+explicit null ``""`` (for the whole value, or for members of an object), whether anything
+came from the message (objects made only of literals are left out), and whether the value
+is for a new resource only.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -40,6 +41,23 @@ class Out:
     values: list[Any] = field(default_factory=list)
     null: bool = False
     data: bool = False
+    #: Members (dotted, inside the value) sent as ``""`` when no value was built: an object
+    #: spec whose only news is that PV1-45 is null says ``["end"]``.
+    cleared: list[str] = field(default_factory=list)
+    #: The value came from an ``initial`` spec: an update keeps the stored value.
+    initial: bool = False
+
+
+@dataclass
+class Assembled:
+    """An object built from compiled members."""
+
+    built: dict[str, Any]
+    #: Member keys (dotted for nested members) the message sent as ``""``.
+    nulls: list[str]
+    data: bool
+    #: Top-level members whose value came from an ``initial`` spec.
+    initial: list[str]
 
 
 @dataclass
@@ -231,8 +249,11 @@ def _object(members: dict, resource_type: str, element: str, where: tuple, known
     compiled = compile_members(members, resource_type, element, where, known)
 
     def evaluate(scope: Scope, run: Run) -> Out:
-        built, _, data = assemble(compiled, scope, run)
-        return Out([built], False, True) if data and built else EMPTY
+        made = assemble(compiled, scope, run)
+        if made.data and made.built:
+            return Out([made.built], False, True)
+        # Nothing to send but explicit nulls: carried up, so those members are cleared on update.
+        return Out(cleared=made.nulls) if made.nulls else EMPTY
     return evaluate
 
 
@@ -251,17 +272,19 @@ def compile_members(members: dict, resource_type: str, element: str, where: tupl
     return compiled
 
 
-def assemble(compiled: list, scope: Scope, run: Run) -> tuple[dict, list[str], bool]:
-    """Build an object from compiled members: (object, top-level keys sent as null, any data)."""
+def assemble(compiled: list, scope: Scope, run: Run) -> Assembled:
+    """Build an object from compiled members."""
     built: dict[str, Any] = {}
     nulls: list[str] = []
+    initial: list[str] = []
     data = False
     for key, repeats, evaluate in compiled:
         out = evaluate(scope, run)
         data = data or out.data
         if not out.values:
             if out.null:
-                nulls.append(key.split(".")[0])
+                nulls.append(key)
+            nulls.extend(f"{key}.{member}" for member in out.cleared)
             continue
         values = [v for value in out.values for v in (value if isinstance(value, list) else [value])]
         target, *rest = key.split(".")
@@ -273,7 +296,9 @@ def assemble(compiled: list, scope: Scope, run: Run) -> tuple[dict, list[str], b
             holder.setdefault(leaf, []).extend(values)
         elif leaf not in holder:
             holder[leaf] = values[0]
-    return built, nulls, data
+            if out.initial and not rest:
+                initial.append(leaf)
+    return Assembled(built, nulls, data, initial)
 
 
 def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, known: Known) -> Evaluate:
@@ -286,7 +311,10 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
         def evaluate_all(scope: Scope, run: Run) -> Out:
             outs = [p(scope, run) for p in parts]
             values = [v for o in outs for v in o.values]
-            return Out(values, any(o.null for o in outs) and not values, any(o.data for o in outs))
+            first = next((o for o in outs if o.values), None)
+            cleared = [] if values else [c for o in outs for c in o.cleared]
+            return Out(values, any(o.null for o in outs) and not values, any(o.data for o in outs),
+                       cleared, first.initial if first else False)
         return evaluate_all
     if not isinstance(spec, dict):
         raise CompileError(where, "a spec is a path, a list of specs or a mapping")
@@ -330,12 +358,14 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
         base = _object(spec["object"], resource_type, element, where + ("object",), known)
     elif "ref" in spec:
         target, every = spec["ref"], spec.get("all", False)
+        # With a ref, defaults are members of the Reference itself ({type: Practitioner}).
+        members = tuple(sorted((spec.get("defaults") or {}).items()))
         if target not in known.resource_ids:
             raise CompileError(where + ("ref",), f"no resource with id {target!r} in this message config")
 
         def base(scope: Scope, run: Run) -> Out:
             # A reference counts as data: it points at a resource this message produced.
-            return Out([PendingReference(target, scope, every)], False, True)
+            return Out([PendingReference(target, scope, every, members)], False, True)
     elif "value" in spec:
         literal = spec["value"]
 
@@ -349,14 +379,17 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
     default = spec.get("default")
     has_default = "default" in spec
     defaults = spec.get("defaults")
+    initial = spec.get("initial", False)
 
     def evaluate(scope: Scope, run: Run) -> Out:
         if condition is not None and not condition(scope, run):
             return EMPTY
         out = base(scope, run)
         if not out.values and has_default and not out.null:
-            return Out([default], False, out.data)
+            return Out([default], False, out.data, initial=initial)
         if defaults:
-            out = Out([{**defaults, **v} if isinstance(v, dict) else v for v in out.values], out.null, out.data)
+            out = replace(out, values=[{**defaults, **v} if isinstance(v, dict) else v for v in out.values])
+        if initial and out.values:
+            out = replace(out, initial=True)
         return out
     return evaluate

@@ -18,6 +18,11 @@ class MappingError(Exception):
         super().__init__(f"{location}: {reason}" if location else reason)
 
 
+class InternalMappingError(MappingError):
+    """A bug in Carebridge, not the sender's fault: the message is kept as an error like any
+    other, the log names the code location, and tests can tell it from a refused message."""
+
+
 class UnsupportedMessage(MappingError):
     """No mapping config handles this message type; the message is kept as ``unsupported``."""
 

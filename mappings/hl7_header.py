@@ -6,7 +6,6 @@ of the message is broken, and the message store records sender, type and control
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 
@@ -23,6 +22,9 @@ CHARSETS = {
     "UNICODE": "utf-8",
     "UNICODE UTF-16": "utf-16",
 }
+
+#: Decodes any bytes: the charset of a message no other charset decodes.
+LAST_RESORT_CHARSET = "latin-1"
 
 #: Segment separators senders really use; HL7 says CR, files and tools bring LF and CRLF.
 _SEGMENT_BREAK = re.compile(r"\r\n|\n|\r")
@@ -108,20 +110,22 @@ def peek_header(raw: bytes | str) -> MessageHeader | None:
         return None
 
 
-def decode_message(raw: bytes, default_charset: str = "utf-8") -> str:
-    """Decode a message by its MSH-18 (or the channel's default) and normalise segment breaks to CR.
+def decode_message(raw: bytes, default_charset: str = "utf-8", forced_charset: str | None = None) -> str:
+    """Decode a message and normalise segment breaks to CR.
 
-    Senders mislabel: an undeclared or unknown charset uses ``default_charset``, and bytes
-    that are not valid in the declared charset fall back to latin-1, which never fails,
-    so no message is lost to decoding.
+    The charset is ``forced_charset`` when the channel sets one (a sender whose MSH-18 is
+    wrong), else MSH-18's, else ``default_charset`` (MSH-18 empty or unknown). Bytes not
+    valid in that charset are tried in ``default_charset`` (an "ASCII" message that is really
+    UTF-8), and last in latin-1, which never fails, so no message is lost to decoding.
     """
     header = read_header(raw)
-    codec = CHARSETS.get(header.charset.strip().upper(), None) if header.charset else None
-    codec = codec or default_charset
-    try:
-        codecs.lookup(codec)
-        text = raw.decode(codec)
-    except (LookupError, UnicodeDecodeError):
-        text = raw.decode("latin-1")
+    declared = CHARSETS.get(header.charset.strip().upper(), None) if header.charset else None
+    text = None
+    for codec in (forced_charset or declared or default_charset, default_charset, LAST_RESORT_CHARSET):
+        try:
+            text = raw.decode(codec)
+            break
+        except (LookupError, UnicodeDecodeError):
+            continue
     text = text.lstrip("\ufeff\x00 \t\r\n")
     return "\r".join(s for s in _SEGMENT_BREAK.split(text) if s.strip())

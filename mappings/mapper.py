@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import logging
 import threading
 import traceback
@@ -22,7 +23,7 @@ from mappings.code_tables import CodeTables
 from mappings.compiler import Run
 from mappings.config_set import DirectoryState, MergedConfig, describe, load_schema_once, merge, refresh
 from mappings.datatypes.context import ConversionContext
-from mappings.errors import MappingError, UnsupportedMessage
+from mappings.errors import InternalMappingError, MappingError, UnsupportedMessage
 from mappings.hl7_header import decode_message, read_header
 from mappings.hl7_message import Segment, parse_segments
 from mappings.message_mapping import MessagePlan, ResourceDefinition, SourcedCompileError, Sourced, compile_message
@@ -44,6 +45,8 @@ class CompiledChannel:
     tables: CodeTables
     authority_systems: dict[str, str]
     timezone: ZoneInfo
+    #: Decodes every message of the channel, whatever MSH-18 says (channel_settings forced_charset).
+    forced_charset: str | None = None
 
 
 class ChannelProblems(Exception):
@@ -73,12 +76,14 @@ def _definitions(message: MergedConfig, maps: dict[str, MergedConfig]) -> list[R
             definition.identity = [Sourced(i, m_origin, ("identity", n)) for n, i in enumerate(segment_map.data.get("identity", []))] or definition.identity
             definition.require += [Sourced(r, m_origin, ("require", n)) for n, r in enumerate(segment_map.data.get("require", []))]
             definition.dropped.update(segment_map.data.get("dropped", {}))
+            definition.accumulate.update(segment_map.data.get("accumulate", {}))
         for key, spec in resource.get("fields", {}).items():
             definition.fields[key] = Sourced(spec, *message.sources[("resources", rid, "fields", key)])
         if "identity" in resource:
             definition.identity = [Sourced(i, r_origin, r_where + ("identity", n)) for n, i in enumerate(resource["identity"])]
         definition.require += [Sourced(r, r_origin, r_where + ("require", n)) for n, r in enumerate(resource.get("require", []))]
         definition.dropped.update(resource.get("dropped", {}))
+        definition.accumulate.update(resource.get("accumulate", {}))
         if not definition.type:
             raise SourcedCompileError(r_origin, r_where, "a resource needs type or a segment map")
         definitions.append(definition)
@@ -90,7 +95,7 @@ class Mapper:
 
     def __init__(self, configs_dir: Path, overrides_dir: Path | None = None,
                  authority_systems: dict[str, str] | None = None, default_system: str = DEFAULT_SYSTEM,
-                 timezone: str = DEFAULT_TIMEZONE):
+                 timezone: str = DEFAULT_TIMEZONE, strict: bool = True):
         self.configs_dir = Path(configs_dir)
         self.overrides_dir = Path(overrides_dir) if overrides_dir else None
         self.authority_systems = dict(authority_systems or {})
@@ -103,13 +108,21 @@ class Mapper:
         self._compiled: dict[str | None, CompiledChannel] = {}
         self._lock = threading.Lock()
         self._refresh_all()
-        self._compiled[None] = self._compile(None)
+        try:
+            self._compiled[None] = self._compile(None)
+        except ChannelProblems:
+            if strict:
+                raise
+            # Only for check(): nothing is mapped with configs that do not compile.
+            self._compiled[None] = CompiledChannel({}, CodeTables({}), dict(self.authority_systems), ZoneInfo(DEFAULT_TIMEZONE))
 
     @classmethod
     def from_directories(cls, configs_dir: Path, overrides_dir: Path | None = None,
                          authority_systems: dict[str, str] | None = None,
-                         default_system: str = DEFAULT_SYSTEM, timezone: str = DEFAULT_TIMEZONE) -> "Mapper":
-        """Load and compile the shipped configs; a problem in them raises :class:`ChannelProblems`.
+                         default_system: str = DEFAULT_SYSTEM, timezone: str = DEFAULT_TIMEZONE,
+                         strict: bool = True) -> "Mapper":
+        """Load and compile the shipped configs; a problem in them raises :class:`ChannelProblems`
+        (``strict=False``: no error, nothing maps, :meth:`check` lists the problems).
 
         Identifier systems: an assigning authority (CX.4 / XCN.9, an HD) with a universal id
         (HD.2) of type ISO becomes ``urn:oid:<HD.2>`` (UUID ``urn:uuid:``, URI/URL as is);
@@ -117,7 +130,7 @@ class Mapper:
         settings may add entries), else ``default_system`` is formatted with it. An empty
         authority is taken to be the sending facility (MSH-4).
         """
-        return cls(configs_dir, overrides_dir, authority_systems, default_system, timezone)
+        return cls(configs_dir, overrides_dir, authority_systems, default_system, timezone, strict)
 
     # -- loading -------------------------------------------------------------------------
 
@@ -147,12 +160,19 @@ class Mapper:
         merged = merge(documents)
         tables = {name: m.data for (kind, name), m in merged.items() if kind == "code_table"}
         maps = {name: m for (kind, name), m in merged.items() if kind == "segment_map"}
-        authority_systems, timezone = dict(self.authority_systems), self.timezone
+        authority_systems, timezone, forced_charset = dict(self.authority_systems), self.timezone, None
         problems = []
         for (kind, name), m in merged.items():
             if kind == "channel_settings":
                 authority_systems.update(m.data.get("authority_systems", {}))
                 timezone = m.data.get("timezone", timezone)
+                forced_charset = m.data.get("forced_charset", forced_charset)
+        if forced_charset is not None:
+            try:
+                codecs.lookup(forced_charset)
+            except LookupError:
+                problems.append(f"channel {channel or '(shipped)'}: unknown forced_charset {forced_charset!r}")
+                forced_charset = None
         try:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -165,7 +185,9 @@ class Mapper:
             try:
                 plan = compile_message(name, m.data["handles"], _definitions(m, maps), m.data.get("dropped", {}), set(tables))
             except SourcedCompileError as exc:
-                problems.append(describe(documents, exc.source, exc.where, exc.message))
+                problem = describe(documents, exc.source, exc.where, exc.message)
+                if problem not in problems:  # a broken segment map breaks every message using it
+                    problems.append(problem)
                 continue
             for handled in m.data["handles"]:
                 if handled in plans:
@@ -174,7 +196,7 @@ class Mapper:
                 plans[handled] = plan
         if problems:
             raise ChannelProblems(problems)
-        return CompiledChannel(plans, CodeTables(tables), authority_systems, zone)
+        return CompiledChannel(plans, CodeTables(tables), authority_systems, zone, forced_charset)
 
     def _in_force(self, channel: str | None) -> CompiledChannel:
         compiled = self._compiled.get(channel)
@@ -233,7 +255,8 @@ class Mapper:
     # -- mapping -------------------------------------------------------------------------
 
     def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8") -> MappingResult:
-        """Map one message; raise only :class:`MappingError` (or its subclasses)."""
+        """Map one message; raise only :class:`MappingError` (or its subclasses): a bug in the
+        mapping code is an :class:`InternalMappingError`."""
         try:
             return self._map(raw, channel, default_charset)
         except MappingError:
@@ -245,13 +268,13 @@ class Mapper:
             frames = traceback.extract_tb(exc.__traceback__)
             where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
             logger.error("mapping failed with %s at %s", type(exc).__name__, where)
-            raise MappingError(None, f"internal mapping error ({type(exc).__name__})") from None
+            raise InternalMappingError(None, f"internal mapping error ({type(exc).__name__})") from None
 
     def _map(self, raw: bytes, channel: str | None, default_charset: str) -> MappingResult:
-        text = decode_message(raw, default_charset)
+        compiled = self._in_force(channel)
+        text = decode_message(raw, default_charset, compiled.forced_charset)
         header = read_header(text)
         segments = parse_segments(text)
-        compiled = self._in_force(channel)
         plan = compiled.plans.get(header.message_type) or compiled.plans.get(header.message_code)
         if plan is None:
             raise UnsupportedMessage(header.message_type)

@@ -42,6 +42,7 @@ class ResourceDefinition:
     identity: list[Sourced] = field(default_factory=list)
     require: list[Sourced] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
+    accumulate: dict[str, list[str]] = field(default_factory=dict)
 
 
 class SourcedCompileError(CompileError):
@@ -88,6 +89,8 @@ class ResourcePlan:
     members: list
     identity: list
     replace: bool
+    #: list element -> members that make two entries the same; kept and joined on update.
+    accumulate: dict[str, list[str]]
     #: top-level element -> the HL7 location its value came from, for validation errors.
     locations: dict[str, str]
 
@@ -97,12 +100,15 @@ class ResourcePlan:
         for path in self.require:
             if not path.read(scope).values:
                 raise MappingError(path.location, "required field is empty")
-        resource, nulls, _ = assemble(self.members, scope, run)
-        resource = {"resourceType": self.type, **resource}
-        cleared = {n for n in nulls if n not in resource}
+        made = assemble(self.members, scope, run)
+        resource = {"resourceType": self.type, **made.built}
+        cleared = {n for n in made.nulls if n.split(".")[0] not in resource}
         # A cleared primitive takes its extensions along (birthDate's birth time in _birthDate).
         cleared |= {f"_{n}" for n in cleared if any(key == f"_{n}" for key, _, _ in self.members)} - set(resource)
-        mapped = MappedResource(resource=resource, replace=self.replace, clear=sorted(cleared))
+        # A member cleared inside an element that is cleared whole says nothing more.
+        cleared = {n for n in cleared if not any(n.startswith(f"{other}.") for other in cleared)}
+        mapped = MappedResource(resource=resource, replace=self.replace, clear=sorted(cleared),
+                                accumulate=self.accumulate, initial=made.initial)
         return Instance(self.id, mapped, scope)
 
 
@@ -142,6 +148,20 @@ def _anchor_scopes(definition: ResourceDefinition, known_ids: list[str]) -> Call
 def compile_resource(definition: ResourceDefinition, known: Known, earlier_ids: list[str]) -> ResourcePlan:
     if not fhir_shape.is_resource_type(definition.type):
         raise SourcedCompileError(definition.source, definition.where + ("type",), f"{definition.type!r} is not a FHIR R4 resource type")
+    for key, members in definition.accumulate.items():
+        try:
+            repeats, _ = fhir_shape.element(definition.type, key)
+        except fhir_shape.UnknownElement as exc:
+            raise SourcedCompileError(definition.source, definition.where + ("accumulate", key), str(exc.args[0])) from None
+        if not repeats:
+            raise SourcedCompileError(definition.source, definition.where + ("accumulate", key),
+                                      f"{definition.type}.{key} is not a list: nothing to accumulate")
+        for member in members:
+            try:
+                fhir_shape.element(definition.type, f"{key}.{member}")
+            except fhir_shape.UnknownElement as exc:
+                raise SourcedCompileError(definition.source, definition.where + ("accumulate", key),
+                                          str(exc.args[0])) from None
     members, locations = [], {}
     for key, item in definition.fields.items():
         if item.value is None:
@@ -162,7 +182,7 @@ def compile_resource(definition: ResourceDefinition, known: Known, earlier_ids: 
     return ResourcePlan(
         id=definition.id, type=definition.type, scopes=scopes, condition=condition, require=require,
         members=members, identity=[_identity(i, known) for i in definition.identity],
-        replace=definition.raw.get("replace", False), locations=locations,
+        replace=definition.raw.get("replace", False), accumulate=definition.accumulate, locations=locations,
     )
 
 

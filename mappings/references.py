@@ -31,6 +31,8 @@ class PendingReference:
     target: str
     scope: Scope
     every: bool = False
+    #: Other members of the Reference (``type``), from the spec's ``defaults``.
+    members: tuple = ()
 
     def instances(self, instances: dict[str, list[Instance]]) -> list[Instance]:
         """The instances meant: the one pinned by ``each_ref``, else the nearest enclosing
@@ -52,7 +54,7 @@ def resolve(value: Any, instances: dict[str, list[Instance]]) -> Any:
     """``value`` with pending references replaced; a reference to nothing is left out, with
     the object holding it."""
     if isinstance(value, PendingReference):
-        found = [{"reference": i.mapped.full_url} for i in value.instances(instances)]
+        found = [{"reference": i.mapped.full_url, **dict(value.members)} for i in value.instances(instances)]
         return found if value.every else (found[0] if found else None)
     if isinstance(value, dict):
         resolved = {}

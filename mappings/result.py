@@ -29,9 +29,16 @@ class MappedResource:
     #: Search criteria (parameter, value) that find the stored resource this one
     #: updates; any one matching is enough. Empty: always a new resource.
     identity: list[tuple[str, str]] = field(default_factory=list)
-    #: Top-level elements the message explicitly nulled (HL7 ``""``): removed on update.
-    #: Elements absent from ``resource`` and not listed here keep their stored value.
+    #: Elements the message explicitly nulled (HL7 ``""``): removed on update. Top-level
+    #: (``birthDate``) or inside an object (``period.end``). Elements absent from
+    #: ``resource`` and not listed here keep their stored value.
     clear: list[str] = field(default_factory=list)
+    #: List elements merged by group on update: element -> the members whose values make a
+    #: group (``identifier``: system, value; ``participant``: actor.type). The message's
+    #: entries of a group replace the stored ones of that group; other stored groups are kept.
+    accumulate: dict[str, list[str]] = field(default_factory=dict)
+    #: Elements whose value is for a new resource only: an update keeps the stored value.
+    initial: list[str] = field(default_factory=list)
     #: Placeholder other resources of the same message use to refer to this one.
     full_url: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
     #: Whether an update replaces the stored resource whole instead of merging.

@@ -1,5 +1,5 @@
-"""Whatever arrives, the mapper answers with resources or a mapping error: never another
-exception, never a hang. Inputs are arbitrary bytes and golden messages mutated the ways
+"""Whatever arrives, the mapper answers with resources or a mapping error naming what is wrong
+with the message: never another exception, never an internal error (a bug), never a hang. Inputs are arbitrary bytes and golden messages mutated the ways
 senders break them (bytes changed, separators inserted, segments dropped or repeated)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mappings.batch import split_batch
-from mappings.errors import MappingError
+from mappings.errors import InternalMappingError, MappingError
 from mappings.result import MappingResult
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.hl7"))
@@ -24,6 +24,8 @@ SPECIAL = st.sampled_from([b"|", b"^", b"~", b"\\", b"&", b"\r", b"\n", b'""', b
 def assert_maps_or_refuses(mapper, raw: bytes) -> None:
     try:
         result = mapper.map(raw)
+    except InternalMappingError as error:
+        pytest.fail(f"the mapper crashed ({error}); its log names where")
     except MappingError as error:
         assert error.location is None or isinstance(error.location, str)
         return
@@ -71,3 +73,12 @@ def test_mutated_messages_map_or_give_a_mapping_error(mapper, raw):
 def test_split_batch_never_raises(raw):
     for message in split_batch(raw):
         assert message.startswith(b"MSH")
+
+
+def test_a_crash_inside_the_mapper_is_an_internal_error_the_properties_refuse(mapper):
+    # Text instead of bytes reaches code that only bytes can: a bug, not a bad message.
+    crash = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||55^^^HOSP^MR||Doe\r"
+    with pytest.raises(InternalMappingError, match="internal mapping error"):
+        mapper.map(crash)
+    with pytest.raises(pytest.fail.Exception, match="the mapper crashed"):
+        assert_maps_or_refuses(mapper, crash)
