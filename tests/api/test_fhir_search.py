@@ -171,3 +171,32 @@ def test_a_malformed_date_is_400_without_echoing_the_value(client):
     response = client.get("/fhir/Patient?birthdate=sometime-secret")
     assert response.status_code == 400
     assert "secret" not in response.get_data(as_text=True)
+
+
+def _diagnostics(response) -> str:
+    return response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_date_the_calendar_lacks_is_400_naming_the_parameter(client):
+    for value in ("2024-13", "2024-02-30", "2024-01-01T25:00", "ge2023-04-31", "2024-01-01T10:00+25:00"):
+        response = client.get(f"/fhir/Patient?birthdate={value.replace('+', '%2B')}")
+        assert response.status_code == 400, value
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+        assert "birthdate" in _diagnostics(response), value
+
+
+def test_a_last_updated_the_calendar_lacks_is_400_naming_the_parameter(client):
+    response = client.get("/fhir/Patient?_lastUpdated=gt2024-02-30")
+    assert response.status_code == 400
+    assert "_lastUpdated" in _diagnostics(response)
+
+
+def test_an_if_none_exist_date_the_calendar_lacks_is_400_naming_the_parameter(client):
+    response = client.post("/fhir/Patient", json=patient(), headers={"If-None-Exist": "birthdate=2024-13"})
+    assert response.status_code == 400
+    assert "birthdate" in _diagnostics(response)
+
+
+def test_dates_at_the_ends_of_the_calendar_are_searchable(client):
+    assert client.get("/fhir/Patient?birthdate=lt9999-12").status_code == 200
+    assert client.get("/fhir/Patient?birthdate=gt0001-01-01T00:00%2B05:00").status_code == 200
