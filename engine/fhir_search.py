@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, operators
 from sqlalchemy.sql.expression import UnaryExpression
 
+from engine import fhir_json
 from engine.fhir_errors import bad_request
 from engine.fhir_search_params import Criterion, Include, SearchRequest, SortKey, split_date_prefix
 from engine.models import (ResourceRecord, SearchDate, SearchReference, SearchString, SearchToken, UTCDateTime,
@@ -240,7 +241,7 @@ def search(session: Session, request: SearchRequest) -> SearchPage:
     first, last = (list(rows[0][2:]), list(rows[-1][2:])) if rows else (None, None)
     has_next = more if forward else after is not None
     has_previous = (after is not None) if forward else more
-    matches = [json.loads(row[1]) for row in rows]
+    matches = [fhir_json.loads(row[1]) for row in rows]
     return SearchPage(
         matches, included(session, request, [row[0] for row in rows]), total,
         _encode_cursor(last, True, as_of) if has_next and last else None,
@@ -258,7 +259,7 @@ def _load(session: Session, pairs: set[tuple[str, str]]) -> list[dict[str, Any]]
     for resource_type, ids in sorted(by_type.items()):
         query = select(R.content).where(R.resource_type == resource_type, R.id.in_(sorted(ids)),
                                         R.deleted.is_(False)).order_by(R.id)
-        found += [json.loads(content) for content in session.scalars(query)]
+        found += [fhir_json.loads(content) for content in session.scalars(query)]
     return found
 
 

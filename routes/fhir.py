@@ -7,13 +7,13 @@ work behind a proxy), and turning every failure into an OperationOutcome.
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from engine import fhir_json
 from engine.fhir_api import FhirApi
 from engine.fhir_errors import FhirError, operation_outcome
 from engine.fhir_exchange import FhirRequest, FhirResponse
@@ -72,7 +72,7 @@ def _body(path: str):
         raise FhirError(415, "not-supported", "unsupported-media-type",
                         f"Content-Type must be one of {', '.join(sorted(allowed))}")
     try:
-        return json.loads(data)
+        return fhir_json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FhirError(400, "structure", "unparseable-json", "the body is not valid JSON") from None
 
@@ -88,7 +88,7 @@ def _query(path: str) -> list[tuple[str, str]]:
 
 
 def _respond(answer: FhirResponse) -> Response:
-    body = json.dumps(answer.body, ensure_ascii=False) if answer.body is not None else ""
+    body = fhir_json.dumps(answer.body) if answer.body is not None else ""
     response = Response(body, status=answer.status, mimetype=FHIR_JSON if body else None)
     if body:
         response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
