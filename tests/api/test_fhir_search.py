@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import quote
 
 from api.fhir_data import SYSTEM, create, patient, search_ids
 
@@ -200,3 +201,12 @@ def test_an_if_none_exist_date_the_calendar_lacks_is_400_naming_the_parameter(cl
 def test_dates_at_the_ends_of_the_calendar_are_searchable(client):
     assert client.get("/fhir/Patient?birthdate=lt9999-12").status_code == 200
     assert client.get("/fhir/Patient?birthdate=gt0001-01-01T00:00%2B05:00").status_code == 200
+
+
+def test_comparators_are_read_as_the_prefixes_they_stand_for(client):
+    ids = {day: create(client, patient(birthDate=day, mrn=day))["id"] for day in ("1980-02-14", "1990-06-01")}
+    for comparator, prefix in ((">", "gt"), (">=", "ge"), ("<", "lt"), ("<=", "le")):
+        value = "1980-02-14"
+        assert search_ids(client, f"Patient?birthdate={quote(comparator)}{value}") == \
+            search_ids(client, f"Patient?birthdate={prefix}{value}"), comparator
+    assert search_ids(client, f"Patient?birthdate={quote('>')}1980-02-14") == {ids["1990-06-01"]}
