@@ -119,6 +119,22 @@ def http_error(error: HTTPException) -> Response:
         "processing" if (error.code or 500) >= 500 else "invalid", code, error.description or error.name)))
 
 
+def _is_fhir_url() -> bool:
+    """Whether the blueprint serves this URL for some method (routing failed on the method alone)."""
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET")
+    except HTTPException:
+        return False
+    return isinstance(endpoint, str) and endpoint.startswith(f"{fhir.name}.")
+
+
+@fhir.app_errorhandler(HTTPException)
+def routing_error(error: HTTPException):
+    """Routing errors (TRACE on a FHIR URL is a 405 before any view runs) go to the app's handlers,
+    never the blueprint's: on FHIR URLs they are OperationOutcomes too, elsewhere Flask's own."""
+    return http_error(error) if _is_fhir_url() else error
+
+
 @fhir.errorhandler(Exception)
 def internal_error(error: Exception) -> Response:
     # Where, not what: exception messages (SQL parameters, say) may carry patient data.

@@ -90,3 +90,17 @@ def test_an_oversized_body_is_413_with_an_outcome(client, runtime):
                            content_type="application/fhir+json")
     assert response.status_code == 413
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_method_no_route_takes_is_405_with_an_outcome(client):
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        response = client.open("/fhir/Patient", method=method)
+        assert response.status_code == 405, method
+        assert response.get_json()["resourceType"] == "OperationOutcome", method
+        assert response.headers["Content-Type"].startswith("application/fhir+json")
+
+
+def test_routing_errors_outside_the_fhir_api_stay_as_they_were(client):
+    response = client.open("/healthz", method="TRACE")
+    assert response.status_code == 405
+    assert "OperationOutcome" not in response.get_data(as_text=True)
