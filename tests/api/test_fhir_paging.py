@@ -63,6 +63,9 @@ def test_links_are_absolute_on_the_forwarded_base(client):
     assert _link(bundle, "self").startswith("https://ehr-gw.example/cb/fhir/Patient?")
     assert _link(bundle, "next").startswith("https://ehr-gw.example/cb/fhir/Patient?")
     assert bundle["entry"][0]["fullUrl"].startswith("https://ehr-gw.example/cb/fhir/Patient/")
+    # The proxy strips its prefix before the request reaches Carebridge.
+    second = client.get(_link(bundle, "next").removeprefix("https://ehr-gw.example/cb"), headers=headers).get_json()
+    assert _link(second, "previous").startswith("https://ehr-gw.example/cb/fhir/Patient?")
 
 
 def test_a_tampered_cursor_is_400(client):
