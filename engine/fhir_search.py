@@ -3,7 +3,9 @@
 Every criterion is an ``IN`` over one index table's lookup index; no JSON is read until
 the page is chosen. Pages are cut by keyset (the sort values of the last row) under a
 snapshot instant, so the pages a client walks neither skip nor repeat rows while other
-clients insert.
+clients insert. A resource updated while a client pages is not skipped: it stays in the
+walk at the place its new sort values give it (with the default order by last update, on
+a later page, so a client that saw it already sees it again).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, literal, not_, or_, select, true
+from sqlalchemy import and_, exists, func, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, operators
 from sqlalchemy.sql.expression import UnaryExpression
@@ -22,8 +24,8 @@ from sqlalchemy.sql.expression import UnaryExpression
 from engine import fhir_json
 from engine.fhir_errors import bad_request
 from engine.fhir_search_params import Criterion, Include, SearchRequest, SortKey, split_date_prefix
-from engine.models import (ResourceRecord, SearchDate, SearchReference, SearchString, SearchToken, UTCDateTime,
-                           utcnow)
+from engine.models import (ResourceRecord, ResourceVersion, SearchDate, SearchReference, SearchString, SearchToken,
+                           UTCDateTime, utcnow)
 from engine.search_index import date_range, normalise_string, split_reference
 
 R = ResourceRecord
@@ -212,6 +214,14 @@ def _beyond(keys: list[tuple[Any, bool, str]], values: list[Any], forward: bool)
     return or_(*clauses)
 
 
+def _existed_at(as_of: datetime) -> ColumnElement:
+    """The resource had a version at the snapshot: one updated since is still on the pages (in its
+    new version, placed by its new sort values), while one created since is not."""
+    version = ResourceVersion
+    return exists().where(version.resource_type == R.resource_type, version.id == R.id,
+                          version.last_updated <= as_of)
+
+
 def _order(keys: list[tuple[Any, bool, str]], forward: bool) -> list[Any]:
     return [expr.desc() if descending == forward else expr.asc() for expr, descending, _ in keys]
 
@@ -224,7 +234,7 @@ def search(session: Session, request: SearchRequest) -> SearchPage:
     forward, as_of, after = True, utcnow(), None
     if request.cursor:
         after, forward, as_of = _decode_cursor(request.cursor, keys)
-    filters.append(last_updated <= as_of)
+    filters.append(or_(last_updated <= as_of, _existed_at(as_of)))
     total = None
     if request.total != "none" or request.summary == "count":
         total = session.scalar(select(func.count()).select_from(R).where(*filters))
