@@ -79,10 +79,12 @@ def _person_names() -> tuple[SearchParameter, ...]:
     )
 
 
-#: Parameters every resource type has.
+#: Parameters every resource type has, but those in :data:`WITHOUT_COMMON_PARAMETERS`.
 COMMON_PARAMETERS: tuple[SearchParameter, ...] = (
     _p("identifier", "token", "identifier"),
 )
+#: Types without the elements the common parameters read (a Binary has no identifier).
+WITHOUT_COMMON_PARAMETERS = frozenset({"Binary"})
 
 #: Search parameters per resource type (R4 names and meanings), the ones users reach for.
 SEARCH_PARAMETERS: dict[str, tuple[SearchParameter, ...]] = {
@@ -203,7 +205,8 @@ SEARCH_PARAMETERS: dict[str, tuple[SearchParameter, ...]] = {
 
 def parameters_for(resource_type: str) -> tuple[SearchParameter, ...]:
     """Every indexed parameter of a type; a name may appear twice when it reads two kinds of element."""
-    return COMMON_PARAMETERS + SEARCH_PARAMETERS.get(resource_type, ())
+    common = () if resource_type in WITHOUT_COMMON_PARAMETERS else COMMON_PARAMETERS
+    return common + SEARCH_PARAMETERS.get(resource_type, ())
 
 
 def parameter_named(resource_type: str, name: str) -> SearchParameter | None:

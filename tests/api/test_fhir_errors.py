@@ -104,3 +104,18 @@ def test_routing_errors_outside_the_fhir_api_stay_as_they_were(client):
     response = client.open("/healthz", method="TRACE")
     assert response.status_code == 405
     assert "OperationOutcome" not in response.get_data(as_text=True)
+
+
+def test_a_choice_element_given_as_two_types_is_422_naming_the_element(client):
+    response = client.post("/fhir/Patient", json={"resourceType": "Patient", "deceasedBoolean": True,
+                                                  "deceasedDateTime": "2020-01-01"})
+    assert response.status_code == 422
+    assert response.get_json()["issue"][0]["expression"] == ["Patient.deceased[x]"]
+
+
+def test_a_nested_choice_element_given_as_two_types_is_named_with_its_path(client):
+    response = client.post("/fhir/Observation", json={
+        "resourceType": "Observation", "status": "final", "code": {"text": "panel"},
+        "component": [{"code": {"text": "one"}, "valueString": "a", "valueBoolean": True}]})
+    assert response.status_code == 422
+    assert response.get_json()["issue"][0]["expression"] == ["Observation.component[0].value[x]"]
