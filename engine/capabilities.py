@@ -28,7 +28,10 @@ COMMON_SEARCH = (
 #: Search result parameters the server honours (stated in the CapabilityStatement's documentation).
 RESULT_PARAMETERS_DOC = ("Supports _count, _sort, _total, _summary (true, text, data, count, false), _elements, "
                          "_include and _revinclude over reference parameters; string modifiers :exact :contains; "
-                         "token modifier :not; :missing on all; date prefixes eq ne gt lt ge le sa eb ap.")
+                         "token modifier :not; :missing on all; date prefixes eq ne gt lt ge le sa eb ap "
+                         "(and > >= < <= for gt ge lt le, as fhirclient sends them). Paging: pages follow a snapshot "
+                         "taken on the first page; a resource updated meanwhile comes again later in "
+                         "its new version rather than being skipped.")
 
 
 def unsupported_type_message(resource_type: str) -> str:

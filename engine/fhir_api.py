@@ -6,10 +6,10 @@ and the same request over HTTP are answered by the same code.
 
 from __future__ import annotations
 
-import json
 from email.utils import format_datetime
 from typing import Any
 
+from engine import fhir_json
 from engine.capabilities import SUPPORTED, capability_statement
 from engine.fhir_bundles import process_bundle
 from engine.fhir_errors import FhirError, bad_request, operation_outcome
@@ -124,7 +124,7 @@ class FhirApi:
         if found.content is None:
             return FhirResponse(410, operation_outcome("deleted", "deleted-version", "this version is a deletion"),
                                 headers)
-        return FhirResponse(200, json.loads(found.content), headers)
+        return FhirResponse(200, fhir_json.loads(found.content), headers)
 
     def search(self, resource_type: str, request: FhirRequest) -> FhirResponse:
         strict = request.prefer("handling") == "strict"

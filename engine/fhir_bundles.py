@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from engine import fhir_json
 from engine.fhir_errors import FhirError, bad_request
 from engine.fhir_exchange import FhirRequest, FhirResponse, version_of, write_response
 from engine.fhir_search_params import query_pairs
@@ -224,7 +224,7 @@ def _patch_document(resource: Any) -> Any:
     """A PATCH entry carries its JSON Patch in a Binary (base64), as FHIR R4 says."""
     if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
         try:
-            return json.loads(base64.b64decode(resource.get("data", "")))
+            return fhir_json.loads(base64.b64decode(resource.get("data", "")))
         except ValueError:
             raise bad_request("invalid-patch", "the Binary of a PATCH entry holds no JSON Patch") from None
     return resource

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -10,6 +9,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import fhir_json
 from engine.fhir_errors import bad_request
 from engine.fhir_search_params import DEFAULT_COUNT, MAX_COUNT
 from engine.models import ResourceVersion, utcnow
@@ -60,7 +60,7 @@ def _entry(base: str, version: ResourceVersion) -> dict[str, Any]:
     method, status = _REQUESTS.get(version.method, ("PUT", "200 OK"))
     entry: dict[str, Any] = {"fullUrl": f"{base}/{version.resource_type}/{version.id}"}
     if version.content is not None:
-        entry["resource"] = json.loads(version.content)
+        entry["resource"] = fhir_json.loads(version.content)
     entry["request"] = {"method": method,
                         "url": version.resource_type if method == "POST" else f"{version.resource_type}/{version.id}"}
     entry["response"] = {"status": status, "etag": f'W/"{version.version_id}"',

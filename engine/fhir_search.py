@@ -3,7 +3,9 @@
 Every criterion is an ``IN`` over one index table's lookup index; no JSON is read until
 the page is chosen. Pages are cut by keyset (the sort values of the last row) under a
 snapshot instant, so the pages a client walks neither skip nor repeat rows while other
-clients insert.
+clients insert. A resource updated while a client pages is not skipped: it stays in the
+walk at the place its new sort values give it (with the default order by last update, on
+a later page, so a client that saw it already sees it again).
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, literal, not_, or_, select, true
+from sqlalchemy import and_, exists, func, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, operators
 from sqlalchemy.sql.expression import UnaryExpression
 
+from engine import fhir_json
 from engine.fhir_errors import bad_request
 from engine.fhir_search_params import Criterion, Include, SearchRequest, SortKey, split_date_prefix
-from engine.models import (ResourceRecord, SearchDate, SearchReference, SearchString, SearchToken, UTCDateTime,
-                           utcnow)
+from engine.models import (ResourceRecord, ResourceVersion, SearchDate, SearchReference, SearchString, SearchToken,
+                           UTCDateTime, utcnow)
 from engine.search_index import date_range, normalise_string, split_reference
 
 R = ResourceRecord
@@ -211,6 +214,14 @@ def _beyond(keys: list[tuple[Any, bool, str]], values: list[Any], forward: bool)
     return or_(*clauses)
 
 
+def _existed_at(as_of: datetime) -> ColumnElement:
+    """The resource had a version at the snapshot: one updated since is still on the pages (in its
+    new version, placed by its new sort values), while one created since is not."""
+    version = ResourceVersion
+    return exists().where(version.resource_type == R.resource_type, version.id == R.id,
+                          version.last_updated <= as_of)
+
+
 def _order(keys: list[tuple[Any, bool, str]], forward: bool) -> list[Any]:
     return [expr.desc() if descending == forward else expr.asc() for expr, descending, _ in keys]
 
@@ -223,7 +234,7 @@ def search(session: Session, request: SearchRequest) -> SearchPage:
     forward, as_of, after = True, utcnow(), None
     if request.cursor:
         after, forward, as_of = _decode_cursor(request.cursor, keys)
-    filters.append(last_updated <= as_of)
+    filters.append(or_(last_updated <= as_of, _existed_at(as_of)))
     total = None
     if request.total != "none" or request.summary == "count":
         total = session.scalar(select(func.count()).select_from(R).where(*filters))
@@ -240,7 +251,7 @@ def search(session: Session, request: SearchRequest) -> SearchPage:
     first, last = (list(rows[0][2:]), list(rows[-1][2:])) if rows else (None, None)
     has_next = more if forward else after is not None
     has_previous = (after is not None) if forward else more
-    matches = [json.loads(row[1]) for row in rows]
+    matches = [fhir_json.loads(row[1]) for row in rows]
     return SearchPage(
         matches, included(session, request, [row[0] for row in rows]), total,
         _encode_cursor(last, True, as_of) if has_next and last else None,
@@ -258,7 +269,7 @@ def _load(session: Session, pairs: set[tuple[str, str]]) -> list[dict[str, Any]]
     for resource_type, ids in sorted(by_type.items()):
         query = select(R.content).where(R.resource_type == resource_type, R.id.in_(sorted(ids)),
                                         R.deleted.is_(False)).order_by(R.id)
-        found += [json.loads(content) for content in session.scalars(query)]
+        found += [fhir_json.loads(content) for content in session.scalars(query)]
     return found
 
 

@@ -19,6 +19,10 @@ DEFAULT_COUNT = 20
 MAX_COUNT = 1000
 #: Date prefixes (R4 search: ordered comparisons over implied ranges).
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+#: Comparators read as prefixes, longest first. fhirclient's documented search operators
+#: (``{"birthdate": {"$gte": "1985"}}``) still send ``>=1985``, FHIR DSTU1's spelling of ``ge1985``;
+#: without these its prefix searches would be 400s.
+COMPARATOR_PREFIXES = {">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
 #: Modifiers each parameter type accepts (reference also takes a resource type).
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
@@ -111,8 +115,12 @@ def parameter_type(resource_type: str, name: str) -> str | None:
 
 
 def split_date_prefix(value: str) -> tuple[str, str]:
+    """``("ge", "1985")`` of ``ge1985`` (or ``>=1985``); ``eq`` when there is no prefix."""
     if len(value) > 2 and value[:2] in DATE_PREFIXES and value[2].isdigit():
         return value[:2], value[2:]
+    for comparator, prefix in COMPARATOR_PREFIXES.items():
+        if value.startswith(comparator) and value[len(comparator):][:1].isdigit():
+            return prefix, value[len(comparator):]
     return "eq", value
 
 

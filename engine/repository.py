@@ -8,7 +8,6 @@ nothing (so a resent message makes no new version and no new delivery).
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import fhir_json
 from engine.db import Database
 from engine.models import ResourceRecord, ResourceVersion, SearchToken, utcnow
 from engine.resource_merge import fold, merge_update
@@ -61,6 +61,11 @@ def _content(resource: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
+def _same_content(stored: dict[str, Any], resource: dict[str, Any]) -> bool:
+    """Equal as text (``1.0`` and ``1.00`` are Decimals that compare equal, but differ in precision)."""
+    return fhir_json.dumps(_content(stored), sort_keys=True) == fhir_json.dumps(_content(resource), sort_keys=True)
+
+
 def _rewrite_references(node: Any, placeholders: dict[str, str]) -> Any:
     if isinstance(node, dict):
         rewritten = {k: _rewrite_references(v, placeholders) for k, v in node.items()}
@@ -95,7 +100,7 @@ class FhirRepository:
         record = self.record(session, resource_type, resource_id)
         if record is None or record.deleted or record.content is None:
             return None
-        return json.loads(record.content)
+        return fhir_json.loads(record.content)
 
     def version(self, session: Session, resource_type: str, resource_id: str, version_id: int) -> ResourceVersion | None:
         return session.get(ResourceVersion, (resource_type, resource_id, version_id))
@@ -149,15 +154,15 @@ class FhirRepository:
         if if_match is not None and (record is None or record.version_id != if_match or record.deleted):
             raise VersionConflict(f"{resource_type}/{resource_id} is not at version {if_match}")
         if record is not None and not record.deleted and record.content is not None:
-            stored = json.loads(record.content)
-            if _content(stored) == _content(resource):
+            stored = fhir_json.loads(record.content)
+            if _same_content(stored, resource):
                 return WriteOutcome(resource_type, resource_id, record.version_id, stored, created=False, changed=False)
         now = utcnow()
         version_id = (record.version_id + 1) if record else 1
         created = record is None or record.deleted
         resource["meta"] = {**(resource.get("meta") or {}), "versionId": str(version_id),
                             "lastUpdated": format_instant(now)}
-        content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+        content = fhir_json.dumps(resource, compact=True)
         if record is None:
             record = ResourceRecord(resource_type=resource_type, id=resource_id)
             session.add(record)

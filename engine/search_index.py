@@ -7,6 +7,7 @@ lists); adding one is a line in :data:`SEARCH_PARAMETERS`. Values are normalised
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -78,10 +79,12 @@ def _person_names() -> tuple[SearchParameter, ...]:
     )
 
 
-#: Parameters every resource type has.
+#: Parameters every resource type has, but those in :data:`WITHOUT_COMMON_PARAMETERS`.
 COMMON_PARAMETERS: tuple[SearchParameter, ...] = (
     _p("identifier", "token", "identifier"),
 )
+#: Types without the elements the common parameters read (a Binary has no identifier).
+WITHOUT_COMMON_PARAMETERS = frozenset({"Binary"})
 
 #: Search parameters per resource type (R4 names and meanings), the ones users reach for.
 SEARCH_PARAMETERS: dict[str, tuple[SearchParameter, ...]] = {
@@ -202,7 +205,8 @@ SEARCH_PARAMETERS: dict[str, tuple[SearchParameter, ...]] = {
 
 def parameters_for(resource_type: str) -> tuple[SearchParameter, ...]:
     """Every indexed parameter of a type; a name may appear twice when it reads two kinds of element."""
-    return COMMON_PARAMETERS + SEARCH_PARAMETERS.get(resource_type, ())
+    common = () if resource_type in WITHOUT_COMMON_PARAMETERS else COMMON_PARAMETERS
+    return common + SEARCH_PARAMETERS.get(resource_type, ())
 
 
 def parameter_named(resource_type: str, name: str) -> SearchParameter | None:
@@ -262,33 +266,58 @@ def _strings(value: Any) -> Iterable[str]:
                     yield item
 
 
+#: Hour, minute, second and microsecond of a day's last instant.
+_LAST_OF_DAY = (23, 59, 59, 999999)
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?$")
 
 
 def date_range(value: str) -> tuple[datetime, datetime] | None:
-    """The instants a FHIR date, dateTime or instant covers: ``2024-05`` is all of May 2024 (UTC)."""
+    """The instants a FHIR date, dateTime or instant covers: ``2024-05`` is all of May 2024 (UTC).
+
+    ``None`` when ``value`` is not one, in form or on the calendar (``2024-13``, ``2024-02-30``, ``T25:00``).
+    """
     match = _DATE.match(value.strip())
     if not match:
         return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        low, high = _local_span(*match.groups())
+    except ValueError:
+        return None
+    return _in_utc(low), _in_utc(high)
+
+
+def _local_span(year, month, day, hour, minute, second, fraction, offset) -> tuple[datetime, datetime]:
+    """First and last microsecond of the value in its own zone; ValueError when the calendar lacks it."""
     tz = timezone.utc
     if offset and offset != "Z":
         sign = 1 if offset[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    y = int(year)
     if month is None:
-        low = datetime(int(year), 1, 1, tzinfo=tz)
-        high = datetime(int(year) + 1, 1, 1, tzinfo=tz)
-    elif day is None:
-        low = datetime(int(year), int(month), 1, tzinfo=tz)
-        high = datetime(int(year) + (int(month) == 12), int(month) % 12 + 1, 1, tzinfo=tz)
-    elif hour is None:
-        low = datetime(int(year), int(month), int(day), tzinfo=tz)
-        high = low + timedelta(days=1)
-    else:
-        low = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                       int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz)
-        high = low + (timedelta(seconds=1) if second is not None else timedelta(minutes=1))
-    return low.astimezone(timezone.utc), (high - timedelta(microseconds=1)).astimezone(timezone.utc)
+        return datetime(y, 1, 1, tzinfo=tz), datetime(y, 12, 31, *_LAST_OF_DAY, tzinfo=tz)
+    m = int(month)
+    if day is None:
+        last_day = calendar.monthrange(y, m)[1] if 1 <= m <= 12 else 0  # 0: datetime refuses the month
+        return datetime(y, m, 1, tzinfo=tz), datetime(y, m, last_day, *_LAST_OF_DAY, tzinfo=tz)
+    if hour is None:
+        low = datetime(y, m, int(day), tzinfo=tz)
+        return low, low.replace(hour=23, minute=59, second=59, microsecond=999999)
+    low = datetime(y, m, int(day), int(hour), int(minute), int(second or 0),
+                   int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz)
+    width = timedelta(seconds=1) if second is not None else timedelta(minutes=1)
+    try:
+        return low, low + width - timedelta(microseconds=1)
+    except OverflowError:  # the last minute of year 9999
+        return low, datetime.max.replace(tzinfo=tz)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # before year 1 (0001-01-01T00:00+05:00) or after year 9999 in UTC
+        edge = datetime.min if moment.utcoffset() > timedelta(0) else datetime.max
+        return edge.replace(tzinfo=timezone.utc)
 
 
 def _dates(value: Any) -> Iterable[tuple[datetime | None, datetime | None]]:

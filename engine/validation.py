@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
+
+
+#: fhir.resources' message when a choice element has several types: it lists the element's names.
+_CHOICE_NAMES = re.compile(r"from this list \[([^\]]*)\]")
+#: A trailing type name (``DateTime`` of ``valueDateTime``).
+_TYPE_SUFFIX = re.compile(r"[A-Z][a-z]*$")
 
 
 @dataclass(frozen=True)
@@ -34,11 +42,28 @@ def model_class(resource_type: str):
         return None
 
 
-def _expression(resource_type: str, location: tuple) -> str:
+def _expression(resource_type: str, location: tuple, message: str) -> str:
     path = resource_type
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+    choice = _choice_element(message)
+    return f"{path}.{choice}" if choice else path
+
+
+def _choice_element(message: str) -> str | None:
+    """``deceased[x]`` when the message is about the names ``deceasedBoolean``, ``deceasedDateTime``.
+
+    Pydantic reports a choice element given as two types at the resource that holds it, so
+    without this the expression names the resource rather than the element.
+    """
+    found = _CHOICE_NAMES.search(message)
+    names = re.findall(r"'([A-Za-z]+)'", found.group(1)) if found else []
+    if len(names) < 2:
+        return None
+    prefix = os.path.commonprefix(names)
+    if prefix in names:  # valueDate and valueDateTime share valueDate: keep only the element's name
+        prefix = _TYPE_SUFFIX.sub("", prefix)
+    return f"{prefix}[x]" if prefix else None
 
 
 def validate_resource(resource: dict[str, Any]) -> None:
@@ -54,6 +79,6 @@ def validate_resource(resource: dict[str, Any]) -> None:
     except ValidationError as exc:
         # Only locations and messages: the input values may be patient data.
         raise ResourceInvalid([
-            Issue(_expression(resource_type, tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+            Issue(_expression(resource_type, tuple(e["loc"]), e["msg"]), e["msg"].removeprefix("Value error, "))
             for e in exc.errors()
         ]) from None

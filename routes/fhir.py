@@ -7,13 +7,13 @@ work behind a proxy), and turning every failure into an OperationOutcome.
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from engine import fhir_json
 from engine.fhir_api import FhirApi
 from engine.fhir_errors import FhirError, operation_outcome
 from engine.fhir_exchange import FhirRequest, FhirResponse
@@ -72,7 +72,7 @@ def _body(path: str):
         raise FhirError(415, "not-supported", "unsupported-media-type",
                         f"Content-Type must be one of {', '.join(sorted(allowed))}")
     try:
-        return json.loads(data)
+        return fhir_json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FhirError(400, "structure", "unparseable-json", "the body is not valid JSON") from None
 
@@ -88,7 +88,7 @@ def _query(path: str) -> list[tuple[str, str]]:
 
 
 def _respond(answer: FhirResponse) -> Response:
-    body = json.dumps(answer.body, ensure_ascii=False) if answer.body is not None else ""
+    body = fhir_json.dumps(answer.body) if answer.body is not None else ""
     response = Response(body, status=answer.status, mimetype=FHIR_JSON if body else None)
     if body:
         response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
@@ -117,6 +117,22 @@ def http_error(error: HTTPException) -> Response:
     code = (error.name or "error").lower().replace(" ", "-")
     return _respond(FhirResponse(error.code or 500, operation_outcome(
         "processing" if (error.code or 500) >= 500 else "invalid", code, error.description or error.name)))
+
+
+def _is_fhir_url() -> bool:
+    """Whether the blueprint serves this URL for some method (routing failed on the method alone)."""
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET")
+    except HTTPException:
+        return False
+    return isinstance(endpoint, str) and endpoint.startswith(f"{fhir.name}.")
+
+
+@fhir.app_errorhandler(HTTPException)
+def routing_error(error: HTTPException):
+    """Routing errors (TRACE on a FHIR URL is a 405 before any view runs) go to the app's handlers,
+    never the blueprint's: on FHIR URLs they are OperationOutcomes too, elsewhere Flask's own."""
+    return http_error(error) if _is_fhir_url() else error
 
 
 @fhir.errorhandler(Exception)

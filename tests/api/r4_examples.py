@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,8 @@ def load_examples(types: tuple[str, ...]) -> list[dict]:
     with tarfile.open(examples_tarball(), "r:gz") as archive:
         for member in archive:
             if member.isfile() and pattern.match(member.name):
-                resource = json.load(archive.extractfile(member))
+                # Decimals as written, so a test can tell 1.0 from 1.00.
+                resource = json.load(archive.extractfile(member), parse_float=Decimal)
                 if resource.get("resourceType") in types and resource.get("id"):
                     found.append(resource)
     return sorted(found, key=lambda r: (r["resourceType"], r["id"]))

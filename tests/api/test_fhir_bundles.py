@@ -113,3 +113,48 @@ def test_transaction_with_a_stale_if_match_changes_nothing(client):
          "request": {"method": "PUT", "url": f"Patient/{stored['id']}", "ifMatch": 'W/"5"'}}))
     assert response.status_code == 412
     assert search_ids(client, "Patient") == {stored["id"]}
+
+
+def test_transaction_whose_if_none_exist_matches_several_is_412_and_writes_nothing(client):
+    create(client, patient())
+    create(client, patient(given="Twin"))
+    response = client.post("/fhir", json=_transaction(
+        {"resource": {"resourceType": "Organization", "name": "Before"},
+         "request": {"method": "POST", "url": "Organization"}},
+        {"fullUrl": PATIENT_URN, "resource": patient(),
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={SYSTEM}|100001"}}))
+    assert response.status_code == 412
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    assert search_ids(client, "Organization") == set()
+    assert len(search_ids(client, "Patient")) == 2
+
+
+def test_transaction_whose_conditional_reference_fails_writes_nothing(client):
+    response = client.post("/fhir", json=_transaction(
+        {"fullUrl": PATIENT_URN, "resource": patient(mrn="300003"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": _observation(f"Patient?identifier={SYSTEM}|no-such-mrn"),
+         "request": {"method": "POST", "url": "Observation"}}))
+    assert response.status_code == 412
+    assert response.get_json()["issue"][0]["details"]["coding"][0]["code"] == "conditional-reference"
+    assert search_ids(client, "Patient") == set()
+    assert search_ids(client, "Observation") == set()
+
+
+def test_transaction_resolves_urn_uuid_full_urls_of_put_entries_to_their_ids(client):
+    bundle = client.post("/fhir", json=_transaction(
+        {"resource": _observation(PATIENT_URN), "request": {"method": "POST", "url": "Observation"}},
+        {"fullUrl": PATIENT_URN, "resource": {**patient(), "id": "ehr-7"},
+         "request": {"method": "PUT", "url": "Patient/ehr-7"}})).get_json()
+    assert [e["response"]["status"] for e in bundle["entry"]] == ["201 Created", "201 Created"]
+    assert bundle["entry"][0]["resource"]["subject"]["reference"] == "Patient/ehr-7"
+    assert search_ids(client, "Observation?patient=ehr-7") == {bundle["entry"][0]["resource"]["id"]}
+
+
+def test_transaction_resolves_urn_uuid_full_urls_of_conditional_put_entries(client):
+    existing = create(client, patient())
+    bundle = client.post("/fhir", json=_transaction(
+        {"resource": _observation(PATIENT_URN), "request": {"method": "POST", "url": "Observation"}},
+        {"fullUrl": PATIENT_URN, "resource": patient(family="Changed"),
+         "request": {"method": "PUT", "url": f"Patient?identifier={SYSTEM}|100001"}})).get_json()
+    assert bundle["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{existing['id']}"
+    assert bundle["entry"][1]["response"]["status"] == "200 OK"

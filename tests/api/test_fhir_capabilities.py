@@ -33,3 +33,11 @@ def test_every_listed_search_parameter_is_accepted_strictly(client):
             response = client.get(f"/fhir/{resource['type']}?{param['name']}={value}&_summary=count",
                                   headers={"Prefer": "handling=strict"})
             assert response.status_code == 200, (resource["type"], param["name"])
+
+
+def test_binary_states_no_identifier_parameter_and_refuses_one_strictly(client):
+    statement = client.get("/fhir/metadata").get_json()
+    binary = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Binary")
+    assert {p["name"] for p in binary["searchParam"]} == {"_id", "_lastUpdated"}
+    response = client.get("/fhir/Binary?identifier=x", headers={"Prefer": "handling=strict"})
+    assert response.status_code == 400

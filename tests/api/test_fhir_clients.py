@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 from fhirclient import client as smart_client
+from fhirclient.models.bundle import Bundle as SmartBundle
 from fhirclient.models.fhirsearch import FHIRSearch
 from fhirclient.models.humanname import HumanName
+from fhirclient.models.observation import Observation as SmartObservation
 from fhirclient.models.patient import Patient as SmartPatient
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
@@ -49,6 +51,11 @@ def fhirpy(engine) -> SyncFHIRClient:
 
 
 @pytest.fixture
+def smart(engine) -> smart_client.FHIRClient:
+    return smart_client.FHIRClient(settings={"app_id": "carebridge-tests", "api_base": f"{engine.base_url}/fhir"})
+
+
+@pytest.fixture
 def family() -> str:
     """A family name no other test uses."""
     return "Fam" + uuid.uuid4().hex[:8]
@@ -74,7 +81,8 @@ def test_fhirpy_search_with_modifiers_and_prefixes(fhirpy, family):
     patients = fhirpy.resources("Patient")
     assert len(patients.search(family__exact=family).fetch()) == 3
     assert len(patients.search(family__exact=family.lower()).fetch()) == 0
-    assert len(patients.search(family=family.upper()[:6], given__contains="RAC").fetch()) >= 1
+    assert [p.name[0].given[0] for p in patients.search(family=family.upper()[:6], given__contains="RAC").fetch()] \
+        == ["Grace"]
     born_after = patients.search(family=family, birthdate__ge="1985").sort("birthdate").fetch()
     assert [p.name[0].given[0] for p in born_after] == ["Grace", "Alan"]
     assert patients.search(family=family, birthdate__lt="1985").count() == 1
@@ -105,8 +113,7 @@ def test_fhirpy_sees_an_invalid_resource_as_an_operation_outcome(fhirpy):
         fhirpy.resource("Patient", birthDate="not-a-date").save()
 
 
-def test_fhirclient_create_read_update_search_delete(engine, family):
-    smart = smart_client.FHIRClient(settings={"app_id": "carebridge-tests", "api_base": f"{engine.base_url}/fhir"})
+def test_fhirclient_create_read_update_search_delete(smart, family):
     patient = SmartPatient({"name": [{"family": family, "given": ["Ada"]}]})
     created = patient.create(smart.server)
     patient_id = created["id"]
@@ -120,11 +127,56 @@ def test_fhirclient_create_read_update_search_delete(engine, family):
     assert list(FHIRSearch(SmartPatient, {"family": family}).perform_resources_iter(smart.server)) == []
 
 
-def test_fhirclient_pages_through_next_links(engine, family):
-    smart = smart_client.FHIRClient(settings={"app_id": "carebridge-tests", "api_base": f"{engine.base_url}/fhir"})
+def test_fhirclient_pages_through_next_links(smart, family):
     for n in range(5):
         SmartPatient({"name": [{"family": family, "given": [f"N{n}"]}]}).create(smart.server)
     search = FHIRSearch(SmartPatient, {"family": family, "_count": "2"})
     pages = list(search.perform_iter(smart.server))
     assert len(pages) == 3
     assert sum(len(page.entry or []) for page in pages) == 5
+
+
+def _given_names(smart, struct: dict) -> list[str]:
+    """First given names of the Patients a fhirclient search struct finds, by birth date."""
+    search = FHIRSearch(SmartPatient, {**struct, "_sort": "birthdate"})
+    return [p.name[0].given[0] for p in search.perform_resources_iter(smart.server)]
+
+
+def test_fhirclient_search_with_modifiers(smart, family):
+    for given, born in (("Ada", "1980-02-14"), ("Grace", "1990-06-01"), ("Alan", None)):
+        SmartPatient({"name": [{"family": family, "given": [given]}], **({"birthDate": born} if born else {})}
+                     ).create(smart.server)
+    assert _given_names(smart, {"family": {"$exact": family}}) == ["Alan", "Ada", "Grace"]
+    assert _given_names(smart, {"family": {"$exact": family.lower()}}) == []
+    assert _given_names(smart, {"family": family, "birthdate": {"$missing": "true"}}) == ["Alan"]
+    assert _given_names(smart, {"family": family, "birthdate": {"$missing": "false"}}) == ["Ada", "Grace"]
+    assert _given_names(smart, {"family": family, "given:contains": "RAC"}) == ["Grace"]
+    assert _given_names(smart, {"family": family, "given": {"$or": ["ada", "alan"]}}) == ["Alan", "Ada"]
+
+
+def test_fhirclient_search_with_prefixes(smart, family):
+    for given, born in (("Ada", "1980-02-14"), ("Grace", "1990-06-01"), ("Alan", "2000-01-01")):
+        SmartPatient({"name": [{"family": family, "given": [given]}], "birthDate": born}).create(smart.server)
+    assert _given_names(smart, {"family": family, "birthdate": {"$gt": "1990-06-01"}}) == ["Alan"]
+    assert _given_names(smart, {"family": family, "birthdate": {"$gte": "1990-06-01"}}) == ["Grace", "Alan"]
+    assert _given_names(smart, {"family": family, "birthdate": {"$lt": "1990-06-01"}}) == ["Ada"]
+    assert _given_names(smart, {"family": family, "birthdate": {"$lte": "1990-06"}}) == ["Ada", "Grace"]
+    assert _given_names(smart, {"family": family, "birthdate": {"$gte": "1985", "$lt": "1995"}}) == ["Grace"]
+    assert _given_names(smart, {"family": family, "birthdate": "ge2000"}) == ["Alan"]
+
+
+def test_fhirclient_transaction(smart, family):
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    bundle = SmartBundle({"type": "transaction", "entry": [
+        {"fullUrl": patient_url, "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+                      "subject": {"reference": patient_url}},
+         "request": {"method": "POST", "url": "Observation"}}]})
+    answer = SmartBundle(smart.server.post_json("", bundle.as_json()).json())
+    assert answer.type == "transaction-response"
+    assert [entry.response.status.split()[0] for entry in answer.entry] == ["201", "201"]
+    patient_id = answer.entry[0].resource.id
+    found = list(FHIRSearch(SmartObservation, {"subject": {"$type": "Patient", "$or": [patient_id]}})
+                 .perform_resources_iter(smart.server))
+    assert [o.subject.reference for o in found] == [f"Patient/{patient_id}"]

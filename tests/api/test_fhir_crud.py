@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
 from api.fhir_data import create, patient
 
 
@@ -142,3 +146,23 @@ def test_head_answers_the_read_headers_without_a_body(client):
     response = client.head(f"/fhir/Patient/{stored['id']}")
     assert response.status_code == 200
     assert response.headers["ETag"] == 'W/"1"' and response.data == b""
+
+
+def _last_modified_of(resource: dict) -> str:
+    """The HTTP date of a resource's meta.lastUpdated (to the second, as HTTP dates are)."""
+    moment = datetime.fromisoformat(resource["meta"]["lastUpdated"].replace("Z", "+00:00"))
+    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+
+
+def test_read_answers_last_modified_of_the_current_version(client):
+    stored = create(client, patient())
+    response = client.get(f"/fhir/Patient/{stored['id']}")
+    assert response.headers["Last-Modified"] == _last_modified_of(stored)
+
+
+def test_update_answers_last_modified_of_the_new_version(client):
+    stored = create(client, patient())
+    time.sleep(1.1)  # HTTP dates count seconds: the new version's must differ from the first's
+    response = client.put(f"/fhir/Patient/{stored['id']}", json={**patient(family="Renamed"), "id": stored["id"]})
+    assert response.headers["Last-Modified"] == _last_modified_of(response.get_json())
+    assert response.headers["Last-Modified"] != _last_modified_of(stored)

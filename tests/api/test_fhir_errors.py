@@ -90,3 +90,32 @@ def test_an_oversized_body_is_413_with_an_outcome(client, runtime):
                            content_type="application/fhir+json")
     assert response.status_code == 413
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_method_no_route_takes_is_405_with_an_outcome(client):
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        response = client.open("/fhir/Patient", method=method)
+        assert response.status_code == 405, method
+        assert response.get_json()["resourceType"] == "OperationOutcome", method
+        assert response.headers["Content-Type"].startswith("application/fhir+json")
+
+
+def test_routing_errors_outside_the_fhir_api_stay_as_they_were(client):
+    response = client.open("/healthz", method="TRACE")
+    assert response.status_code == 405
+    assert "OperationOutcome" not in response.get_data(as_text=True)
+
+
+def test_a_choice_element_given_as_two_types_is_422_naming_the_element(client):
+    response = client.post("/fhir/Patient", json={"resourceType": "Patient", "deceasedBoolean": True,
+                                                  "deceasedDateTime": "2020-01-01"})
+    assert response.status_code == 422
+    assert response.get_json()["issue"][0]["expression"] == ["Patient.deceased[x]"]
+
+
+def test_a_nested_choice_element_given_as_two_types_is_named_with_its_path(client):
+    response = client.post("/fhir/Observation", json={
+        "resourceType": "Observation", "status": "final", "code": {"text": "panel"},
+        "component": [{"code": {"text": "one"}, "valueString": "a", "valueBoolean": True}]})
+    assert response.status_code == 422
+    assert response.get_json()["issue"][0]["expression"] == ["Observation.component[0].value[x]"]

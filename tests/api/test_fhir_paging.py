@@ -63,7 +63,38 @@ def test_links_are_absolute_on_the_forwarded_base(client):
     assert _link(bundle, "self").startswith("https://ehr-gw.example/cb/fhir/Patient?")
     assert _link(bundle, "next").startswith("https://ehr-gw.example/cb/fhir/Patient?")
     assert bundle["entry"][0]["fullUrl"].startswith("https://ehr-gw.example/cb/fhir/Patient/")
+    # The proxy strips its prefix before the request reaches Carebridge.
+    second = client.get(_link(bundle, "next").removeprefix("https://ehr-gw.example/cb"), headers=headers).get_json()
+    assert _link(second, "previous").startswith("https://ehr-gw.example/cb/fhir/Patient?")
 
 
 def test_a_tampered_cursor_is_400(client):
     assert client.get("/fhir/Patient?_cursor=not-a-cursor").status_code == 400
+
+
+def test_a_resource_updated_while_a_client_pages_is_not_skipped(client):
+    created = [create(client, patient(mrn=str(n))) for n in range(6)]
+    bundle = client.get("/fhir/Patient?_count=2").get_json()
+    seen = [e["resource"]["id"] for e in bundle["entry"]]
+    # Another client updates a resource the walk has not reached yet.
+    unseen = next(p for p in created if p["id"] not in seen)
+    client.put(f"/fhir/Patient/{unseen['id']}", json={**patient(family="Updated"), "id": unseen["id"]})
+    updated_in_walk = []
+    while _link(bundle, "next"):
+        bundle = _get(client, _link(bundle, "next"))
+        seen += [e["resource"]["id"] for e in bundle["entry"]]
+        updated_in_walk += [e["resource"] for e in bundle["entry"] if e["resource"]["id"] == unseen["id"]]
+    assert sorted(seen) == sorted(p["id"] for p in created)
+    assert [r["meta"]["versionId"] for r in updated_in_walk] == ["2"]
+
+
+def test_a_resource_created_while_a_client_pages_is_left_out_even_when_updated(client):
+    created = {create(client, patient(mrn=str(n)))["id"] for n in range(4)}
+    bundle = client.get("/fhir/Patient?_count=2").get_json()
+    seen = [e["resource"]["id"] for e in bundle["entry"]]
+    late = create(client, patient(mrn="late"))
+    client.put(f"/fhir/Patient/{late['id']}", json={**patient(family="Later"), "id": late["id"]})
+    while _link(bundle, "next"):
+        bundle = _get(client, _link(bundle, "next"))
+        seen += [e["resource"]["id"] for e in bundle["entry"]]
+    assert sorted(seen) == sorted(created)

@@ -80,3 +80,26 @@ def test_include_with_a_target_type_keeps_only_that_type(client):
     bundle = client.get("/fhir/Appointment?_include=Appointment:actor:Practitioner").get_json()
     included = [e["resource"]["resourceType"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
     assert included == ["Practitioner"]
+
+
+def test_elements_on_read_keeps_only_the_named_elements(client):
+    stored = create(client, patient(birthDate="1980-02-14", gender="female"))
+    resource = client.get(f"/fhir/Patient/{stored['id']}?_elements=gender").get_json()
+    assert set(resource) == {"resourceType", "id", "meta", "gender"}
+    assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
+
+
+def test_summary_on_read_keeps_summary_elements(client):
+    stored = create(client, patient(maritalStatus={"text": "married"}, birthDate="1980-02-14"))
+    resource = client.get(f"/fhir/Patient/{stored['id']}?_summary=true").get_json()
+    assert "maritalStatus" not in resource and resource["birthDate"] == "1980-02-14"
+
+
+def test_revinclude_with_a_target_type_keeps_only_references_to_that_type(client):
+    subject = create(client, patient())
+    observation = _observation(client, subject["id"])
+    query = f"/fhir/Patient?_id={subject['id']}&_revinclude=Observation:subject:"
+    included = [e["resource"]["id"] for e in client.get(query + "Patient").get_json()["entry"]
+                if e["search"]["mode"] == "include"]
+    assert included == [observation["id"]]
+    assert [e for e in client.get(query + "Group").get_json()["entry"] if e["search"]["mode"] == "include"] == []

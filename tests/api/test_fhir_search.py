@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import quote
 
 from api.fhir_data import SYSTEM, create, patient, search_ids
 
@@ -171,3 +172,79 @@ def test_a_malformed_date_is_400_without_echoing_the_value(client):
     response = client.get("/fhir/Patient?birthdate=sometime-secret")
     assert response.status_code == 400
     assert "secret" not in response.get_data(as_text=True)
+
+
+def _diagnostics(response) -> str:
+    return response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_date_the_calendar_lacks_is_400_naming_the_parameter(client):
+    for value in ("2024-13", "2024-02-30", "2024-01-01T25:00", "ge2023-04-31", "2024-01-01T10:00+25:00"):
+        response = client.get(f"/fhir/Patient?birthdate={value.replace('+', '%2B')}")
+        assert response.status_code == 400, value
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+        assert "birthdate" in _diagnostics(response), value
+
+
+def test_a_last_updated_the_calendar_lacks_is_400_naming_the_parameter(client):
+    response = client.get("/fhir/Patient?_lastUpdated=gt2024-02-30")
+    assert response.status_code == 400
+    assert "_lastUpdated" in _diagnostics(response)
+
+
+def test_an_if_none_exist_date_the_calendar_lacks_is_400_naming_the_parameter(client):
+    response = client.post("/fhir/Patient", json=patient(), headers={"If-None-Exist": "birthdate=2024-13"})
+    assert response.status_code == 400
+    assert "birthdate" in _diagnostics(response)
+
+
+def test_dates_at_the_ends_of_the_calendar_are_searchable(client):
+    assert client.get("/fhir/Patient?birthdate=lt9999-12").status_code == 200
+    assert client.get("/fhir/Patient?birthdate=gt0001-01-01T00:00%2B05:00").status_code == 200
+
+
+def test_comparators_are_read_as_the_prefixes_they_stand_for(client):
+    ids = {day: create(client, patient(birthDate=day, mrn=day))["id"] for day in ("1980-02-14", "1990-06-01")}
+    for comparator, prefix in ((">", "gt"), (">=", "ge"), ("<", "lt"), ("<=", "le")):
+        value = "1980-02-14"
+        assert search_ids(client, f"Patient?birthdate={quote(comparator)}{value}") == \
+            search_ids(client, f"Patient?birthdate={prefix}{value}"), comparator
+    assert search_ids(client, f"Patient?birthdate={quote('>')}1980-02-14") == {ids["1990-06-01"]}
+
+
+def test_missing_on_a_string_a_token_and_a_reference(client):
+    doctor = create(client, {"resourceType": "Practitioner", "name": [{"family": "Who"}]})["id"]
+    full = create(client, patient(gender="female", generalPractitioner=[{"reference": f"Practitioner/{doctor}"}],
+                                  address=[{"city": "Springfield"}]))["id"]
+    bare = create(client, {"resourceType": "Patient", "name": [{"family": "Bare"}]})["id"]
+    for name in ("address-city", "gender", "general-practitioner"):
+        assert search_ids(client, f"Patient?{name}:missing=true") == {bare}, name
+        assert search_ids(client, f"Patient?{name}:missing=false") == {full}, name
+
+
+def test_gt_and_sa_differ_on_a_range_that_overlaps_the_value(client):
+    # A birth year covers all of 1980, so it both starts before and ends after mid-June 1980.
+    year = create(client, patient(birthDate="1980", mrn="year"))["id"]
+    later = create(client, patient(birthDate="1981-01-01", mrn="later"))["id"]
+    assert search_ids(client, "Patient?birthdate=gt1980-06-15") == {year, later}
+    assert search_ids(client, "Patient?birthdate=sa1980-06-15") == {later}
+
+
+def test_lt_and_eb_differ_on_a_range_that_overlaps_the_value(client):
+    year = create(client, patient(birthDate="1980", mrn="year"))["id"]
+    earlier = create(client, patient(birthDate="1979-12-31", mrn="earlier"))["id"]
+    assert search_ids(client, "Patient?birthdate=lt1980-06-15") == {year, earlier}
+    assert search_ids(client, "Patient?birthdate=eb1980-06-15") == {earlier}
+
+
+def test_gt_sa_lt_and_eb_on_a_period(client):
+    subject = create(client, patient())["id"]
+    encounter = create(client, {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+                                "subject": {"reference": f"Patient/{subject}"},
+                                "period": {"start": "2024-05-01T09:00:00Z", "end": "2024-05-03T17:00:00Z"}})["id"]
+    assert search_ids(client, "Encounter?date=gt2024-05-02") == {encounter}
+    assert search_ids(client, "Encounter?date=sa2024-05-02") == set()
+    assert search_ids(client, "Encounter?date=sa2024-04-30") == {encounter}
+    assert search_ids(client, "Encounter?date=lt2024-05-02") == {encounter}
+    assert search_ids(client, "Encounter?date=eb2024-05-02") == set()
+    assert search_ids(client, "Encounter?date=eb2024-05-04") == {encounter}

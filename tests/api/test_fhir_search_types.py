@@ -67,3 +67,33 @@ def test_encounter_practitioner_and_observation_code_category(client):
     assert search_ids(client, f"Encounter?practitioner={doctor}&identifier=E-1&status=finished") == {encounter}
     assert search_ids(client, "Observation?code=http://loinc.org|29463-7&category=vital-signs&date=2024-02-02") \
         == {observation}
+
+
+def test_practitioner_identifier(client):
+    found = create(client, {"resourceType": "Practitioner", "identifier": [{"system": "urn:npi", "value": "N-1"}]})
+    create(client, {"resourceType": "Practitioner", "identifier": [{"system": "urn:npi", "value": "N-2"}]})
+    assert search_ids(client, "Practitioner?identifier=urn:npi|N-1") == {found["id"]}
+
+
+def test_appointment_identifier(client):
+    found = create(client, {"resourceType": "Appointment", "status": "booked", "identifier": [{"value": "A-1"}],
+                            "participant": [{"status": "accepted", "type": [{"text": "x"}]}]})
+    create(client, {"resourceType": "Appointment", "status": "booked", "identifier": [{"value": "A-2"}],
+                    "participant": [{"status": "accepted", "type": [{"text": "x"}]}]})
+    assert search_ids(client, "Appointment?identifier=A-1") == {found["id"]}
+
+
+def test_encounter_patient(client):
+    subject, _ = _people(client)
+    other = create(client, patient(mrn="2"))["id"]
+    found = create(client, {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+                            "subject": {"reference": f"Patient/{subject}"}})["id"]
+    create(client, {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+                    "subject": {"reference": f"Patient/{other}"}})
+    assert search_ids(client, f"Encounter?patient={subject}") == {found}
+
+
+def test_observation_status(client):
+    final = create(client, {"resourceType": "Observation", "status": "final", "code": {"text": "weight"}})["id"]
+    create(client, {"resourceType": "Observation", "status": "preliminary", "code": {"text": "weight"}})
+    assert search_ids(client, "Observation?status=final") == {final}
