@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -48,13 +49,22 @@ def is_sidecar(name: str) -> bool:
     return "." in stem and stem.rsplit(".", 1)[1].lower() in DOCUMENT_EXTENSIONS
 
 
+def stamped(name: str) -> str:
+    """``name`` with the time appended, for a second file of one name in ``done/`` or ``error/``."""
+    return f"{name}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+
+
+def is_copy_named(candidate: str, name: str) -> bool:
+    """``candidate`` is ``name`` or ``name`` stamped by :func:`stamped`."""
+    return candidate == name or bool(re.fullmatch(re.escape(name) + r"\.\d{8}T\d{12}", candidate))
+
+
 def unique_target(directory: Path, name: str) -> Path:
     """``directory/name``, or a stamped name if a file of that name was already put there."""
     target = directory / name
     if not target.exists() and not (directory / f"{name}.reason").exists():
         return target
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    return directory / f"{name}.{stamp}"
+    return directory / stamped(name)
 
 
 class DropFolder:
@@ -104,6 +114,10 @@ class DropFolder:
             self._observer.join(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def in_hand(self, name: str) -> bool:
+        """A file of this name is in the folder and not finished yet (arrived, claimed or waiting)."""
+        return any((directory / name).exists() for directory in (self.root, self.processing, self.waiting))
 
     def wake(self) -> None:
         """Look at the folder now (a file was put there by another part of the engine)."""
