@@ -169,10 +169,14 @@ class FileReceiver:
 
     def _patient(self, metadata: DocumentMetadata, existing: Message | None) -> str:
         with self.database.read() as session:
-            patient_id = self.repository.resolve_identity(session, "Patient",
-                                                          [("identifier", metadata.patient_identifier)])
-        if patient_id:
-            return patient_id
+            matches = self.repository.identity_matches(session, "Patient",
+                                                       [("identifier", metadata.patient_identifier)])
+        if len(matches) > 1:
+            # Filing under one of them could put a document in the wrong patient's record.
+            raise Refused(f"the document's patient identifier matches {len(matches)} patients; "
+                          "name its system as well (system|value)")
+        if matches:
+            return matches[0]
         # The identifier itself may be patient data: reasons name only that it was not found.
         if self.settings.unknown_patient != "wait":
             raise Refused("no Patient has the document's patient identifier")
