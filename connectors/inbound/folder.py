@@ -8,6 +8,11 @@ Layout under the channel's directory::
     <dir>/done/        stored and processed
     <dir>/error/       refused or failed, each with ``<name>.reason`` beside it
 
+One engine process at a time works a channel: it holds an exclusive ``flock`` on
+``<dir>/.carebridge.lock`` while it runs, and another process started on the same folder
+stands by until the lock is free (the holder stopped or died), then resumes ``processing/``.
+``flock`` is reliable on a local file system, so a folder belongs to the engines of one host.
+
 A file is picked only when complete: its size and modification time unchanged across two
 looks ``settle_seconds`` apart. inotify (through watchdog) wakes the channel as files
 arrive; a listing every ``poll_interval_seconds`` is the fallback and the safety net. A
@@ -16,6 +21,7 @@ sidecar ``<name>.json`` travels with its file.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -32,6 +38,8 @@ log = logging.getLogger(__name__)
 #: Extensions of documents that may come with a sidecar: ``scan.pdf.json`` is never a file of its own.
 DOCUMENT_EXTENSIONS = frozenset({"pdf", "png", "jpg", "jpeg", "gif", "tif", "tiff", "zip", "xml", "gz", "hl7",
                                  "txt", "doc", "docx", "rtf", "csv"})
+#: The lock file whose holder works the channel (a dotfile: never taken for a dropped file).
+LOCK_FILE = ".carebridge.lock"
 #: Suffixes of files still being written.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
@@ -95,6 +103,9 @@ class DropFolder:
         self._last_wait_retry = time.monotonic()
         #: A file could not be received (the database was down); resume processing/ on the next pass.
         self._resume_needed = False
+        #: Set while this process holds the channel's lock and works the folder.
+        self.owned = threading.Event()
+        self._lock_handle = None
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -114,6 +125,32 @@ class DropFolder:
             self._observer.join(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._lock_handle is not None:
+            self.owned.clear()
+            self._lock_handle.close()  # releases the lock
+            self._lock_handle = None
+
+    def _take_lock(self) -> bool:
+        handle = open(self.root / LOCK_FILE, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_handle = handle
+        self.owned.set()
+        return True
+
+    def _wait_for_lock(self) -> bool:
+        """Hold the channel's lock, standing by while another process has it; ``False`` if stopped first."""
+        if self._take_lock():
+            return True
+        log.info("channel %s: another engine process works this folder; standing by", self.settings.name)
+        while not self._stopping.wait(self.settings.poll_interval_seconds):
+            if self._take_lock():
+                log.info("channel %s: the folder is free; taking it over", self.settings.name)
+                return True
+        return False
 
     def in_hand(self, name: str) -> bool:
         """A file of this name is in the folder and not finished yet (arrived, claimed or waiting)."""
@@ -145,6 +182,8 @@ class DropFolder:
             return None
 
     def _run(self) -> None:
+        if not self._wait_for_lock():
+            return
         self.resume()
         while not self._stopping.is_set():
             try:

@@ -108,6 +108,10 @@ class SftpChannel:
     def _run(self) -> None:
         connection = None
         resumed = False
+        # Only the process that works the local folder polls, so no two resume one remote processing/.
+        while not self.folder.owned.wait(self.interval):
+            if self._stopping.is_set():
+                return
         while not self._stopping.is_set():
             try:
                 if connection is None:

@@ -46,8 +46,9 @@ class DropEngine:
     database_url: str
 
     @classmethod
-    def start(cls, tmp_path: Path, simulator, name: str = "engine", **options: Any) -> "DropEngine":
-        inbox = tmp_path / "inbox"
+    def start(cls, tmp_path: Path, simulator, name: str = "engine", inbox: Path | None = None,
+              **options: Any) -> "DropEngine":
+        inbox = inbox or tmp_path / "inbox"
         env = {"CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
                "CAREBRIDGE_CONFIG": str(channel_config(tmp_path, **options)), "CAREBRIDGE_DROP_DIR": str(inbox),
                "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "3", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5"}
