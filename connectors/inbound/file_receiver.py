@@ -18,7 +18,7 @@ from connectors.inbound.file_kinds import FHIR_NDJSON, UNKNOWN, ZIP, FileKind, d
 from connectors.inbound.file_metadata import DocumentMetadata, from_file_name, read_sidecar
 from connectors.inbound.hl7_file import receive_hl7_file
 from connectors.inbound.text_encoding import decode_text
-from engine.db import Database
+from engine.db import Database, is_transient
 from engine.file_writes import FileWriter
 from engine.message_store import MessageStore
 from engine.models import Message, MessageStatus, utcnow
@@ -51,6 +51,15 @@ class WaitForPatient(Exception):
     """The document's patient is not known yet and the channel waits for it."""
 
 
+class DatabaseUnavailable(Exception):
+    """The database failed while the file was stored or written; the file stays claimed and is
+    tried again (``message_id`` is set when the file itself was stored)."""
+
+    def __init__(self, cause: BaseException, message_id: int | None = None):
+        super().__init__(f"the database failed: {type(cause).__name__}")
+        self.message_id = message_id
+
+
 class FileReceiver:
     """Receives files for one channel.
 
@@ -74,7 +83,21 @@ class FileReceiver:
         return self.settings.name
 
     def receive(self, path: Path, sidecar: Path | None = None, resumed: bool = False) -> FileOutcome:
-        """Store and process one file; never raises for bad input."""
+        """Store and process one file; never raises for bad input.
+
+        Raises :class:`DatabaseUnavailable` when the database fails: nothing about the file is
+        decided then, and receiving it again (``resumed=True``) finishes it.
+        """
+        try:
+            return self._receive(path, sidecar, resumed)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise DatabaseUnavailable(exc) from exc
+            raise
+
+    def _receive(self, path: Path, sidecar: Path | None, resumed: bool) -> FileOutcome:
         size = path.stat().st_size
         if size > self.settings.max_file_bytes:
             reason = f"file is {size} bytes, over the channel's limit of {self.settings.max_file_bytes}"
@@ -105,6 +128,8 @@ class FileReceiver:
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)
         except Exception as exc:  # a handler bug must not lose the file or stop the channel
+            if is_transient(exc):
+                raise DatabaseUnavailable(exc, message_id) from exc
             log.exception("channel=%s message=%s: processing failed unexpectedly", self.channel, message_id)
             reason = f"internal error: {type(exc).__name__}"
             self.writer.settle(message_id, MessageStatus.ERROR, reason)

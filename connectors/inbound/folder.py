@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from connectors.inbound.file_channel import FileChannelSettings
-from connectors.inbound.file_receiver import DONE, ERROR, WAIT, FileOutcome, FileReceiver
+from connectors.inbound.file_receiver import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ DOCUMENT_EXTENSIONS = frozenset({"pdf", "png", "jpg", "jpeg", "gif", "tif", "tif
                                  "txt", "doc", "docx", "rtf", "csv"})
 #: The lock file whose holder works the channel (a dotfile: never taken for a dropped file).
 LOCK_FILE = ".carebridge.lock"
+#: How many times a file is tried while the database fails before it goes to ``error/``.
+MAX_DATABASE_ATTEMPTS = 20
+#: Pause before a file is tried again after the database failed (seconds); it doubles each time.
+DATABASE_RETRY_SECONDS = 0.5
+#: Longest pause between tries after database failures (seconds): 20 tries span about 14 minutes.
+MAX_DATABASE_RETRY_SECONDS = 60.0
 #: Suffixes of files still being written.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
@@ -103,6 +109,9 @@ class DropFolder:
         self._last_wait_retry = time.monotonic()
         #: A file could not be received (the database was down); resume processing/ on the next pass.
         self._resume_needed = False
+        #: When to resume after a database failure (monotonic), and the failures of each file so far.
+        self._retry_at = 0.0
+        self._failures: dict[str, int] = {}
         #: Set while this process holds the channel's lock and works the folder.
         self.owned = threading.Event()
         self._lock_handle = None
@@ -210,7 +219,7 @@ class DropFolder:
     def scan_once(self) -> bool:
         """Claim and receive every complete file; ``True`` while some file is still settling."""
         now = time.monotonic()
-        if self._resume_needed:
+        if self._resume_needed and now >= self._retry_at:
             self._resume_needed = False
             self.resume()
         names = {entry.name: entry for entry in os.scandir(self.root) if entry.is_file(follow_symlinks=False)}
@@ -239,7 +248,7 @@ class DropFolder:
         if now - self._last_wait_retry >= self.settings.wait_retry_seconds:
             self._last_wait_retry = now
             self.retry_waiting()
-        return pending
+        return pending or self._resume_needed
 
     def retry_waiting(self) -> None:
         """Try again the documents waiting for their patient."""
@@ -288,12 +297,30 @@ class DropFolder:
         sidecar = path.with_name(f"{path.name}.json")
         try:
             outcome = self.receiver.receive(path, sidecar if sidecar.exists() else None, resumed=resumed)
-        except Exception:
-            # Storing failed (the database is down): the file stays claimed and is resumed on a later pass.
-            log.exception("channel %s: could not receive a file; it stays in processing/", self.settings.name)
-            self._resume_needed = True
+        except DatabaseUnavailable as failure:
+            self._try_again_later(path, failure.message_id, str(failure))
             return
+        except Exception as exc:  # e.g. the file could not be read
+            self._try_again_later(path, None, f"the file could not be received: {type(exc).__name__}")
+            return
+        self._failures.pop(path.name, None)
         self._finish(path, outcome)
+
+    def _try_again_later(self, path: Path, message_id: int | None, reason: str) -> None:
+        """Leave the file claimed and resume it after a pause; after too many tries, ``error/``."""
+        attempts = self._failures.get(path.name, 0) + 1
+        if attempts >= MAX_DATABASE_ATTEMPTS:
+            self._failures.pop(path.name, None)
+            self._finish(path, FileOutcome(ERROR, message_id, f"{reason} ({attempts} tries); move the file back "
+                                                              "into the channel's folder to try again"))
+            return
+        self._failures[path.name] = attempts
+        delay = min(MAX_DATABASE_RETRY_SECONDS, DATABASE_RETRY_SECONDS * 2 ** (attempts - 1))
+        # The channel and message id only: a traceback would show the path, whose name may carry an MRN.
+        log.warning("channel=%s message=%s: %s; the file stays in processing/, tried again in %.1f s",
+                    self.settings.name, message_id, reason, delay)
+        self._retry_at = time.monotonic() + delay
+        self._resume_needed = True
 
     def _finish(self, path: Path, outcome: FileOutcome) -> None:
         # Ids and outcomes only: file names may carry patient identifiers.
