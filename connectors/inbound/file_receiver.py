@@ -28,7 +28,7 @@ from engine.validation import ResourceInvalid
 from mappings.cda import map_cda
 from mappings.documents import FileResources, binary, document_reference
 from mappings.errors import MappingError
-from mappings.fhir_json import resources_to_save
+from mappings.fhir_json import as_bundle
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class FileReceiver:
             reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store)
             self.writer.settle(message_id, MessageStatus.ERROR if reason else MessageStatus.MAPPED, reason)
             return reason
+        if kind.handler == "fhir":
+            bundle = as_bundle(decode_text(raw, self.settings.fallback_charset), ndjson=kind == FHIR_NDJSON)
+            return self.writer.write_bundle(message_id, self.channel, bundle)
         resources = self._resources(raw, kind, message_id, name, sidecar, existing)
         self.writer.write(message_id, self.channel, resources)
         return None
@@ -158,10 +161,6 @@ class FileReceiver:
                    existing: Message | None) -> FileResources:
         if kind.handler == "cda":
             return map_cda(raw, self.settings.timezone)
-        if kind.handler == "fhir":
-            text = decode_text(raw, self.settings.fallback_charset)
-            return FileResources("FHIR", saved=resources_to_save(text, hashlib.sha256(raw).hexdigest(),
-                                                                 ndjson=kind == FHIR_NDJSON))
         if kind.handler == "csv":
             if self.settings.csv_mapping is None:
                 raise Refused("CSV file, but the channel names no csv_mapping")
