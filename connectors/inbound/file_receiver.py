@@ -147,7 +147,8 @@ class FileReceiver:
         if kind.handler is None:
             raise Refused(f"content not recognised ({kind.name}): not a PDF, image, CDA, HL7 v2, FHIR JSON or CSV")
         if kind.handler == "hl7":
-            reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store)
+            reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store,
+                                      self.settings.fallback_charset)
             self.writer.settle(message_id, MessageStatus.ERROR if reason else MessageStatus.MAPPED, reason)
             return reason
         if kind.handler == "fhir":

@@ -212,3 +212,27 @@ def test_single_resource_file_with_an_id_is_put_under_that_id(drop_engine):
     drop_engine.drop("one.json", json.dumps(resource).encode())
     assert drop_engine.wait_settled("one.json") == "done"
     assert drop_engine.read("Patient/f-single-1")["name"] == [{"family": "Single"}]
+
+
+def test_concatenated_hl7_messages_without_a_batch_header_each_go_through(drop_engine):
+    drop_engine.drop("concatenated.hl7", adt("A01", "C-1", mrn="F-CAT-1") + adt("A01", "C-2", mrn="F-CAT-2"))
+    assert drop_engine.wait_settled("concatenated.hl7") == "done"
+    assert drop_engine.search("Patient", f"{SYSTEM}|F-CAT-1") and drop_engine.search("Patient", f"{SYSTEM}|F-CAT-2")
+
+
+def test_hl7_file_naming_no_charset_is_read_with_the_channel_fallback(drop_engine):
+    # The bundled inbox reads undeclared text as cp1252, where 0x92 is a right single quote.
+    drop_engine.drop("cp1252.hl7", adt("A01", "ENC-1", mrn="F-ENC-HL7", family="O\u2019Brien")
+                     .decode().encode("cp1252"))
+    assert drop_engine.wait_settled("cp1252.hl7") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|F-ENC-HL7")
+    assert patient["name"][0]["family"] == "O\u2019Brien"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_csv_in_a_legacy_or_wide_encoding_keeps_its_accents(drop_engine, encoding):
+    mrn = f"F-ENC-{encoding.upper()}"
+    drop_engine.drop(f"{encoding}.csv", f"mrn,first_name,last_name\n{mrn},Zo\u00eb,O\u2019Neill\n".encode(encoding))
+    assert drop_engine.wait_settled(f"{encoding}.csv") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|{mrn}")
+    assert patient["name"][0] == {"family": "O\u2019Neill", "given": ["Zo\u00eb"]}
