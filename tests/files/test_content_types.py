@@ -236,3 +236,13 @@ def test_csv_in_a_legacy_or_wide_encoding_keeps_its_accents(drop_engine, encodin
     assert drop_engine.wait_settled(f"{encoding}.csv") == "done"
     [patient] = drop_engine.search("Patient", f"{SYSTEM}|{mrn}")
     assert patient["name"][0] == {"family": "O\u2019Neill", "given": ["Zo\u00eb"]}
+
+
+def test_rtf_letter_with_sidecar_is_filed_as_an_rtf_document(drop_engine):
+    patient_id = admit(drop_engine, "F-RTF-1")
+    content = b"{\\rtf1\\ansi {\\fonttbl\\f0 Arial;}\\f0 Fictional letter\\par}"
+    drop_engine.drop("letter.rtf", content, sidecar={"patientIdentifier": f"{SYSTEM}|F-RTF-1"})
+    assert drop_engine.wait_settled("letter.rtf") == "done"
+    reference = document_for(drop_engine, content)
+    assert reference["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert reference["content"][0]["attachment"]["contentType"] == "application/rtf"
