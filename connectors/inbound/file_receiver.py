@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.inbound.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
 from connectors.inbound.file_guards import Refused, check_complete, check_zip, inflate_gzip
 from connectors.inbound.file_kinds import FHIR_NDJSON, UNKNOWN, ZIP, FileKind, detect
@@ -130,7 +131,8 @@ class FileReceiver:
         except Exception as exc:  # a handler bug must not lose the file or stop the channel
             if is_transient(exc):
                 raise DatabaseUnavailable(exc, message_id) from exc
-            log.exception("channel=%s message=%s: processing failed unexpectedly", self.channel, message_id)
+            log.error("channel=%s message=%s: processing failed unexpectedly%s", self.channel, message_id,
+                      code_trace(exc))
             reason = f"internal error: {type(exc).__name__}"
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)

@@ -30,6 +30,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from connectors.inbound.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
 from connectors.inbound.file_receiver import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
 
@@ -197,8 +198,8 @@ class DropFolder:
         while not self._stopping.is_set():
             try:
                 pending = self.scan_once()
-            except Exception:
-                log.exception("channel %s: scan failed; trying again", self.settings.name)
+            except Exception as exc:
+                log.error("channel=%s: scan failed; trying again%s", self.settings.name, code_trace(exc))
                 pending = False
             timeout = min(self.settings.poll_interval_seconds, self.settings.settle_seconds) if pending \
                 else self.settings.poll_interval_seconds
@@ -301,6 +302,7 @@ class DropFolder:
             self._try_again_later(path, failure.message_id, str(failure))
             return
         except Exception as exc:  # e.g. the file could not be read
+            log.error("channel=%s: receiving a file failed%s", self.settings.name, code_trace(exc))
             self._try_again_later(path, None, f"the file could not be received: {type(exc).__name__}")
             return
         self._failures.pop(path.name, None)
