@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,16 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+#: Failures of the database itself (down, disconnected, a lock or statement timeout, a
+#: deadlock or serialisation failure): the same work can succeed when tried again.
+TRANSIENT_ERRORS = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """The database failed, not the work: trying again later may succeed."""
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 class Database:

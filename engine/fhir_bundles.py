@@ -13,13 +13,14 @@ import copy
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from engine import fhir_json
 from engine.fhir_errors import FhirError, bad_request
 from engine.fhir_exchange import FhirRequest, FhirResponse, version_of, write_response
 from engine.fhir_search_params import query_pairs
 from engine.fhir_writes import WriteUnit, check_id, check_type
+from engine.repository import WriteOutcome
 
 if TYPE_CHECKING:
     from engine.fhir_api import FhirApi
@@ -70,14 +71,20 @@ def _entries(bundle: dict[str, Any], base: str) -> list[Entry]:
     return found
 
 
-def process_bundle(api: FhirApi, request: FhirRequest) -> FhirResponse:
-    bundle = request.body
+def bundle_type(bundle: Any) -> str:
+    """``batch`` or ``transaction``; anything else is a 400, as POST to the base answers it."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise bad_request("invalid-bundle", "POST to the base takes a batch or transaction Bundle",
                           ["Bundle"])
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
         raise bad_request("invalid-bundle", "Bundle.type must be batch or transaction", ["Bundle.type"])
+    return kind
+
+
+def process_bundle(api: FhirApi, request: FhirRequest) -> FhirResponse:
+    bundle = request.body
+    kind = bundle_type(bundle)
     entries = _entries(bundle, request.base)
     responses = _batch(api, request, entries) if kind == "batch" else _transaction(api, request, entries)
     return FhirResponse(200, {"resourceType": "Bundle", "type": f"{kind}-response",
@@ -171,21 +178,25 @@ def _assign_ids(unit: WriteUnit, entries: list[Entry]) -> dict[str, str]:
     return replacements
 
 
+def _transaction_writes(unit: WriteUnit, entries: list[Entry]) -> Iterator[tuple[Entry, WriteOutcome | None]]:
+    """Each write of a transaction done in ``unit``, in FHIR's order; the first failure raises."""
+    replacements = _assign_ids(unit, entries)
+    for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.method]):
+        if entry.method in ("GET", "HEAD"):
+            continue
+        resource = _rewrite(copy.deepcopy(entry.resource), replacements, unit) if entry.resource else None
+        try:
+            yield entry, _write_entry(unit, entry, resource, version_of(entry.if_match))
+        except FhirError as error:
+            error.expressions = error.expressions or [f"Bundle.entry[{entry.index}]"]
+            raise
+
+
 def _transaction(api: FhirApi, request: FhirRequest, entries: list[Entry]) -> dict[int, dict[str, Any]]:
     responses: dict[int, dict[str, Any]] = {}
-    reads = []
+    reads = [entry for entry in entries if entry.method in ("GET", "HEAD")]
     with api.writer.unit() as unit:
-        replacements = _assign_ids(unit, entries)
-        for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.method]):
-            if entry.method in ("GET", "HEAD"):
-                reads.append(entry)
-                continue
-            resource = _rewrite(copy.deepcopy(entry.resource), replacements, unit) if entry.resource else None
-            try:
-                outcome = _write_entry(unit, entry, resource, version_of(entry.if_match))
-            except FhirError as error:
-                error.expressions = error.expressions or [f"Bundle.entry[{entry.index}]"]
-                raise
+        for entry, outcome in _transaction_writes(unit, entries):
             if entry.method == "DELETE":
                 responses[entry.index] = {"response": {"status": _status_line(204 if outcome else 200)}}
             else:
@@ -196,6 +207,34 @@ def _transaction(api: FhirApi, request: FhirRequest, entries: list[Entry]) -> di
     for entry in reads:
         responses[entry.index] = response_entry(api.handle(_sub_request(request, entry)), request.base)
     return responses
+
+
+def write_bundle(unit: WriteUnit, bundle: Any, base: str) -> dict[int, FhirError]:
+    """The writes of a batch or transaction Bundle, done in ``unit`` exactly as POST to the base
+    does them, for a caller that commits them with work of its own (a dropped file and its status).
+
+    A transaction raises the first entry's :class:`FhirError` (the caller rolls back). In a
+    batch each entry succeeds or fails alone (a savepoint each); the failed ones are returned
+    by entry index. Reads (GET, HEAD) have no one to answer and are skipped.
+    """
+    kind = bundle_type(bundle)
+    entries = _entries(bundle, base)
+    if kind == "transaction":
+        for _ in _transaction_writes(unit, entries):
+            pass
+        return {}
+    failures: dict[int, FhirError] = {}
+    for entry in entries:
+        if entry.method in ("GET", "HEAD"):
+            continue
+        kept = len(unit.outcomes)
+        try:
+            with unit.session.begin_nested():
+                _write_entry(unit, entry, copy.deepcopy(entry.resource), version_of(entry.if_match))
+        except FhirError as error:
+            del unit.outcomes[kept:]  # the savepoint undid them: nothing to route
+            failures[entry.index] = error
+    return failures
 
 
 def _write_entry(unit: WriteUnit, entry: Entry, resource: Any, if_match: int | None):

@@ -83,6 +83,8 @@ class WriteUnit:
         self.repository = repository
         self.database = database
         self.outcomes: list[WriteOutcome] = []
+        #: The stored inbound message the writes come from (a dropped file), kept on each version.
+        self.message_id: int | None = None
 
     def find(self, resource_type: str, criteria: str, limit: int | None = 2) -> list[str]:
         """Ids matching a conditional's criteria (``identifier=sys|1``); unknown parameters are refused."""
@@ -96,7 +98,8 @@ class WriteUnit:
     def _save(self, resource: dict[str, Any], resource_id: str | None, if_match: int | None) -> WriteOutcome:
         resource_type = resource.get("resourceType")
         try:
-            outcome = self.repository.save(self.session, resource, resource_id=resource_id, if_match=if_match)
+            outcome = self.repository.save(self.session, resource, resource_id=resource_id, if_match=if_match,
+                                           message_id=self.message_id)
         except ResourceInvalid as exc:
             raise invalid_resource(exc, str(resource_type)) from None
         except VersionConflict:

@@ -3,6 +3,10 @@
 Operators replay a message after fixing its cause (a mapping added for an ``unsupported``
 type, a mapping error corrected). At start the engine also replays messages a crash left
 at ``received`` (stored, never processed), so an acknowledged message is never stranded.
+
+A stored HL7 *file* (a batch, or messages concatenated) is not one message: each message it
+held was stored on its own, and the file's channel resumes the file itself. Replay and
+recovery take the messages, never the file.
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ STRANDED_AFTER_SECONDS = 60
 MAX_BULK_REPLAY = 10000
 
 
+#: The content type of stored HL7 v2 messages (and of the HL7 files that held them).
+HL7_CONTENT_TYPE = "application/hl7-v2"
+
+
+def single_hl7_messages() -> tuple:
+    """Conditions for stored HL7 messages that are one message each: not the files that held several."""
+    return Message.content_type == HL7_CONTENT_TYPE, Message.file_name.is_(None)
+
+
 class UnreplayableMessage(Exception):
     """The message cannot re-enter the line (unknown id, or a content type with no replay path)."""
 
@@ -46,8 +59,11 @@ class MessageReplay:
         message = self.store.get(message_id)
         if message is None:
             raise UnreplayableMessage(f"no message {message_id}")
-        if message.content_type != "application/hl7-v2":
+        if message.content_type != HL7_CONTENT_TYPE:
             raise UnreplayableMessage(f"message {message_id} is {message.content_type}; only HL7 v2 replays here")
+        if message.file_name is not None:
+            raise UnreplayableMessage(f"message {message_id} is a stored file; replay the messages it held "
+                                      f"(peer file:{message_id}#<n>)")
         try:
             header = read_header(message.raw)
         except MappingError as exc:
@@ -59,7 +75,7 @@ class MessageReplay:
                      channel: str | None = None, limit: int = MAX_BULK_REPLAY) -> dict[int, Outcome]:
         """Replay every HL7 message matching the filters, oldest first."""
         with self.store.database.read() as session:
-            query = select(Message.id).where(Message.content_type == "application/hl7-v2")
+            query = select(Message.id).where(*single_hl7_messages())
             if status:
                 query = query.where(Message.status == status)
             if message_type:
@@ -75,7 +91,7 @@ class MessageReplay:
         with self.store.database.read() as session:
             ids = list(session.scalars(
                 select(Message.id).where(Message.status == MessageStatus.RECEIVED, Message.received_at < cutoff,
-                                         Message.content_type == "application/hl7-v2").order_by(Message.id)))
+                                         *single_hl7_messages()).order_by(Message.id)))
         for message_id in ids:
             try:
                 self.replay(message_id)

@@ -130,6 +130,18 @@ class FhirRepository:
                 return self._follow_replacements(session, resource_type, found[0])
         return None
 
+    def identity_matches(self, session: Session, resource_type: str,
+                         identity: Iterable[tuple[str, str]]) -> list[str]:
+        """Every stored resource the first matching part of an identity names, merges followed.
+
+        More than one means the identity is ambiguous (a bare value two systems both use).
+        """
+        for param, value in identity:
+            found = self.ids_with_token(session, resource_type, param, value)
+            if found:
+                return sorted({self._follow_replacements(session, resource_type, i) for i in found})
+        return []
+
     def _follow_replacements(self, session: Session, resource_type: str, resource_id: str) -> str:
         for _ in range(MAX_LINK_HOPS):
             resource = self.current(session, resource_type, resource_id)

@@ -62,6 +62,9 @@ class FileChannelSettings:
         """Settings of a ``folder`` or ``sftp`` channel; a CSV mapping is looked up beside the
         engine config (``csv/<name>.yaml``) before the shipped ones in ``mappings/csv/``."""
         options = channel.options
+        if channel.type == "sftp" and not options.get("known_hosts_path") and not options.get("trust_first_host_key"):
+            raise ValueError("an sftp channel needs known_hosts_path (the server's host key), or "
+                             "trust_first_host_key: true to keep the key seen on the first connection")
         pattern = options.get("filename_pattern")
         csv_name = options.get("csv_mapping")
         csv_mapping = None

@@ -7,7 +7,7 @@ import io
 import zipfile
 import zlib
 
-from connectors.inbound.file_kinds import GIF, JPEG, PDF, PNG, FileKind
+from connectors.inbound.file_kinds import GIF, JPEG, PDF, PNG, RTF, FileKind
 
 #: Most a compressed file may expand to, relative to its own size, before it counts as a bomb.
 DEFAULT_MAX_EXPANSION_RATIO = 100
@@ -70,3 +70,5 @@ def check_complete(raw: bytes, kind: FileKind) -> None:
         raise Refused("JPEG has no end-of-image marker: the file is truncated")
     if kind == GIF and not raw.rstrip(b"\x00").endswith(b";"):
         raise Refused("GIF has no trailer: the file is truncated")
+    if kind == RTF and not raw.rstrip(b"\x00 \t\r\n").endswith(b"}"):
+        raise Refused("RTF does not end with the brace that closes it: the file is truncated")

@@ -33,6 +33,9 @@ GIF = FileKind("gif", "image/gif", "document")
 TIFF = FileKind("tiff", "image/tiff", "document")
 ZIP = FileKind("zip", "application/zip", "document")
 GZIP = FileKind("gzip", "application/gzip", "gzip")
+RTF = FileKind("rtf", "application/rtf", "document")
+#: OLE2 compound files: Word 97-2003 documents (.doc), and Excel and Outlook files of that age.
+OLE2 = FileKind("ole2", "application/x-ole-storage", "document")
 HL7 = FileKind("hl7", "application/hl7-v2", "hl7")
 CDA = FileKind("cda", "application/xml", "cda")
 XML = FileKind("xml", "application/xml", None)
@@ -52,6 +55,9 @@ MAGIC: tuple[tuple[bytes, FileKind], ...] = (
     (b"MM\x00*", TIFF),
     (b"PK\x03\x04", ZIP),
     (b"\x1f\x8b", GZIP),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", OLE2),
+    # Before the text shapes: an RTF document opens with a brace, as JSON does.
+    (b"{\\rtf", RTF),
 )
 
 _HL7_START = re.compile(r"^(MSH|FHS|BHS)\|")

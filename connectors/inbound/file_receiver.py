@@ -12,13 +12,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.inbound.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
 from connectors.inbound.file_guards import Refused, check_complete, check_zip, inflate_gzip
 from connectors.inbound.file_kinds import FHIR_NDJSON, UNKNOWN, ZIP, FileKind, detect
 from connectors.inbound.file_metadata import DocumentMetadata, from_file_name, read_sidecar
 from connectors.inbound.hl7_file import receive_hl7_file
 from connectors.inbound.text_encoding import decode_text
-from engine.db import Database
+from engine.db import Database, is_transient
 from engine.file_writes import FileWriter
 from engine.message_store import MessageStore
 from engine.models import Message, MessageStatus, utcnow
@@ -28,7 +29,7 @@ from engine.validation import ResourceInvalid
 from mappings.cda import map_cda
 from mappings.documents import FileResources, binary, document_reference
 from mappings.errors import MappingError
-from mappings.fhir_json import resources_to_save
+from mappings.fhir_json import as_bundle
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ class FileOutcome:
 
 class WaitForPatient(Exception):
     """The document's patient is not known yet and the channel waits for it."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database failed while the file was stored or written; the file stays claimed and is
+    tried again (``message_id`` is set when the file itself was stored)."""
+
+    def __init__(self, cause: BaseException, message_id: int | None = None):
+        super().__init__(f"the database failed: {type(cause).__name__}")
+        self.message_id = message_id
 
 
 class FileReceiver:
@@ -74,7 +84,21 @@ class FileReceiver:
         return self.settings.name
 
     def receive(self, path: Path, sidecar: Path | None = None, resumed: bool = False) -> FileOutcome:
-        """Store and process one file; never raises for bad input."""
+        """Store and process one file; never raises for bad input.
+
+        Raises :class:`DatabaseUnavailable` when the database fails: nothing about the file is
+        decided then, and receiving it again (``resumed=True``) finishes it.
+        """
+        try:
+            return self._receive(path, sidecar, resumed)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise DatabaseUnavailable(exc) from exc
+            raise
+
+    def _receive(self, path: Path, sidecar: Path | None, resumed: bool) -> FileOutcome:
         size = path.stat().st_size
         if size > self.settings.max_file_bytes:
             reason = f"file is {size} bytes, over the channel's limit of {self.settings.max_file_bytes}"
@@ -105,7 +129,10 @@ class FileReceiver:
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)
         except Exception as exc:  # a handler bug must not lose the file or stop the channel
-            log.exception("channel=%s message=%s: processing failed unexpectedly", self.channel, message_id)
+            if is_transient(exc):
+                raise DatabaseUnavailable(exc, message_id) from exc
+            log.error("channel=%s message=%s: processing failed unexpectedly%s", self.channel, message_id,
+                      code_trace(exc))
             reason = f"internal error: {type(exc).__name__}"
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)
@@ -122,9 +149,13 @@ class FileReceiver:
         if kind.handler is None:
             raise Refused(f"content not recognised ({kind.name}): not a PDF, image, CDA, HL7 v2, FHIR JSON or CSV")
         if kind.handler == "hl7":
-            reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store)
+            reason = receive_hl7_file(raw, message_id, self.channel, self.pipeline, self.store,
+                                      self.settings.fallback_charset)
             self.writer.settle(message_id, MessageStatus.ERROR if reason else MessageStatus.MAPPED, reason)
             return reason
+        if kind.handler == "fhir":
+            bundle = as_bundle(decode_text(raw, self.settings.fallback_charset), ndjson=kind == FHIR_NDJSON)
+            return self.writer.write_bundle(message_id, self.channel, bundle)
         resources = self._resources(raw, kind, message_id, name, sidecar, existing)
         self.writer.write(message_id, self.channel, resources)
         return None
@@ -133,10 +164,6 @@ class FileReceiver:
                    existing: Message | None) -> FileResources:
         if kind.handler == "cda":
             return map_cda(raw, self.settings.timezone)
-        if kind.handler == "fhir":
-            text = decode_text(raw, self.settings.fallback_charset)
-            return FileResources("FHIR", saved=resources_to_save(text, hashlib.sha256(raw).hexdigest(),
-                                                                 ndjson=kind == FHIR_NDJSON))
         if kind.handler == "csv":
             if self.settings.csv_mapping is None:
                 raise Refused("CSV file, but the channel names no csv_mapping")
@@ -169,10 +196,14 @@ class FileReceiver:
 
     def _patient(self, metadata: DocumentMetadata, existing: Message | None) -> str:
         with self.database.read() as session:
-            patient_id = self.repository.resolve_identity(session, "Patient",
-                                                          [("identifier", metadata.patient_identifier)])
-        if patient_id:
-            return patient_id
+            matches = self.repository.identity_matches(session, "Patient",
+                                                       [("identifier", metadata.patient_identifier)])
+        if len(matches) > 1:
+            # Filing under one of them could put a document in the wrong patient's record.
+            raise Refused(f"the document's patient identifier matches {len(matches)} patients; "
+                          "name its system as well (system|value)")
+        if matches:
+            return matches[0]
         # The identifier itself may be patient data: reasons name only that it was not found.
         if self.settings.unknown_patient != "wait":
             raise Refused("no Patient has the document's patient identifier")

@@ -8,6 +8,11 @@ Layout under the channel's directory::
     <dir>/done/        stored and processed
     <dir>/error/       refused or failed, each with ``<name>.reason`` beside it
 
+One engine process at a time works a channel: it holds an exclusive ``flock`` on
+``<dir>/.carebridge.lock`` while it runs, and another process started on the same folder
+stands by until the lock is free (the holder stopped or died), then resumes ``processing/``.
+``flock`` is reliable on a local file system, so a folder belongs to the engines of one host.
+
 A file is picked only when complete: its size and modification time unchanged across two
 looks ``settle_seconds`` apart. inotify (through watchdog) wakes the channel as files
 arrive; a listing every ``poll_interval_seconds`` is the fallback and the safety net. A
@@ -16,21 +21,32 @@ sidecar ``<name>.json`` travels with its file.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from connectors.inbound.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
-from connectors.inbound.file_receiver import DONE, ERROR, WAIT, FileOutcome, FileReceiver
+from connectors.inbound.file_receiver import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
 
 log = logging.getLogger(__name__)
 
 #: Extensions of documents that may come with a sidecar: ``scan.pdf.json`` is never a file of its own.
 DOCUMENT_EXTENSIONS = frozenset({"pdf", "png", "jpg", "jpeg", "gif", "tif", "tiff", "zip", "xml", "gz", "hl7",
                                  "txt", "doc", "docx", "rtf", "csv"})
+#: The lock file whose holder works the channel (a dotfile: never taken for a dropped file).
+LOCK_FILE = ".carebridge.lock"
+#: How many times a file is tried while the database fails before it goes to ``error/``.
+MAX_DATABASE_ATTEMPTS = 20
+#: Pause before a file is tried again after the database failed (seconds); it doubles each time.
+DATABASE_RETRY_SECONDS = 0.5
+#: Longest pause between tries after database failures (seconds): 20 tries span about 14 minutes.
+MAX_DATABASE_RETRY_SECONDS = 60.0
 #: Suffixes of files still being written.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
@@ -48,13 +64,22 @@ def is_sidecar(name: str) -> bool:
     return "." in stem and stem.rsplit(".", 1)[1].lower() in DOCUMENT_EXTENSIONS
 
 
+def stamped(name: str) -> str:
+    """``name`` with the time appended, for a second file of one name in ``done/`` or ``error/``."""
+    return f"{name}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+
+
+def is_copy_named(candidate: str, name: str) -> bool:
+    """``candidate`` is ``name`` or ``name`` stamped by :func:`stamped`."""
+    return candidate == name or bool(re.fullmatch(re.escape(name) + r"\.\d{8}T\d{12}", candidate))
+
+
 def unique_target(directory: Path, name: str) -> Path:
     """``directory/name``, or a stamped name if a file of that name was already put there."""
     target = directory / name
     if not target.exists() and not (directory / f"{name}.reason").exists():
         return target
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    return directory / f"{name}.{stamp}"
+    return directory / stamped(name)
 
 
 class DropFolder:
@@ -85,6 +110,12 @@ class DropFolder:
         self._last_wait_retry = time.monotonic()
         #: A file could not be received (the database was down); resume processing/ on the next pass.
         self._resume_needed = False
+        #: When to resume after a database failure (monotonic), and the failures of each file so far.
+        self._retry_at = 0.0
+        self._failures: dict[str, int] = {}
+        #: Set while this process holds the channel's lock and works the folder.
+        self.owned = threading.Event()
+        self._lock_handle = None
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -104,6 +135,36 @@ class DropFolder:
             self._observer.join(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._lock_handle is not None:
+            self.owned.clear()
+            self._lock_handle.close()  # releases the lock
+            self._lock_handle = None
+
+    def _take_lock(self) -> bool:
+        handle = open(self.root / LOCK_FILE, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_handle = handle
+        self.owned.set()
+        return True
+
+    def _wait_for_lock(self) -> bool:
+        """Hold the channel's lock, standing by while another process has it; ``False`` if stopped first."""
+        if self._take_lock():
+            return True
+        log.info("channel %s: another engine process works this folder; standing by", self.settings.name)
+        while not self._stopping.wait(self.settings.poll_interval_seconds):
+            if self._take_lock():
+                log.info("channel %s: the folder is free; taking it over", self.settings.name)
+                return True
+        return False
+
+    def in_hand(self, name: str) -> bool:
+        """A file of this name is in the folder and not finished yet (arrived, claimed or waiting)."""
+        return any((directory / name).exists() for directory in (self.root, self.processing, self.waiting))
 
     def wake(self) -> None:
         """Look at the folder now (a file was put there by another part of the engine)."""
@@ -131,12 +192,14 @@ class DropFolder:
             return None
 
     def _run(self) -> None:
+        if not self._wait_for_lock():
+            return
         self.resume()
         while not self._stopping.is_set():
             try:
                 pending = self.scan_once()
-            except Exception:
-                log.exception("channel %s: scan failed; trying again", self.settings.name)
+            except Exception as exc:
+                log.error("channel=%s: scan failed; trying again%s", self.settings.name, code_trace(exc))
                 pending = False
             timeout = min(self.settings.poll_interval_seconds, self.settings.settle_seconds) if pending \
                 else self.settings.poll_interval_seconds
@@ -157,7 +220,7 @@ class DropFolder:
     def scan_once(self) -> bool:
         """Claim and receive every complete file; ``True`` while some file is still settling."""
         now = time.monotonic()
-        if self._resume_needed:
+        if self._resume_needed and now >= self._retry_at:
             self._resume_needed = False
             self.resume()
         names = {entry.name: entry for entry in os.scandir(self.root) if entry.is_file(follow_symlinks=False)}
@@ -186,7 +249,7 @@ class DropFolder:
         if now - self._last_wait_retry >= self.settings.wait_retry_seconds:
             self._last_wait_retry = now
             self.retry_waiting()
-        return pending
+        return pending or self._resume_needed
 
     def retry_waiting(self) -> None:
         """Try again the documents waiting for their patient."""
@@ -235,12 +298,31 @@ class DropFolder:
         sidecar = path.with_name(f"{path.name}.json")
         try:
             outcome = self.receiver.receive(path, sidecar if sidecar.exists() else None, resumed=resumed)
-        except Exception:
-            # Storing failed (the database is down): the file stays claimed and is resumed on a later pass.
-            log.exception("channel %s: could not receive a file; it stays in processing/", self.settings.name)
-            self._resume_needed = True
+        except DatabaseUnavailable as failure:
+            self._try_again_later(path, failure.message_id, str(failure))
             return
+        except Exception as exc:  # e.g. the file could not be read
+            log.error("channel=%s: receiving a file failed%s", self.settings.name, code_trace(exc))
+            self._try_again_later(path, None, f"the file could not be received: {type(exc).__name__}")
+            return
+        self._failures.pop(path.name, None)
         self._finish(path, outcome)
+
+    def _try_again_later(self, path: Path, message_id: int | None, reason: str) -> None:
+        """Leave the file claimed and resume it after a pause; after too many tries, ``error/``."""
+        attempts = self._failures.get(path.name, 0) + 1
+        if attempts >= MAX_DATABASE_ATTEMPTS:
+            self._failures.pop(path.name, None)
+            self._finish(path, FileOutcome(ERROR, message_id, f"{reason} ({attempts} tries); move the file back "
+                                                              "into the channel's folder to try again"))
+            return
+        self._failures[path.name] = attempts
+        delay = min(MAX_DATABASE_RETRY_SECONDS, DATABASE_RETRY_SECONDS * 2 ** (attempts - 1))
+        # The channel and message id only: a traceback would show the path, whose name may carry an MRN.
+        log.warning("channel=%s message=%s: %s; the file stays in processing/, tried again in %.1f s",
+                    self.settings.name, message_id, reason, delay)
+        self._retry_at = time.monotonic() + delay
+        self._resume_needed = True
 
     def _finish(self, path: Path, outcome: FileOutcome) -> None:
         # Ids and outcomes only: file names may carry patient identifiers.

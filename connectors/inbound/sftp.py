@@ -2,28 +2,49 @@
 does all the rest (claim, store, process, done/ or error/).
 
 On the remote side the poller claims a file by renaming it into ``processing/``, fetches it,
-puts it into the local folder by rename (complete or not at all), then moves the remote copy
-to ``done/``. A restart finishes what remote ``processing/`` holds, skipping files that
-already reached the local folder, so a file is fetched into the local folder once.
+puts it into the local folder by a link that never replaces a file (complete or not at all),
+then moves the remote copy to ``done/``. A file over the channel's size limit is not fetched:
+it goes to the remote ``error/`` with ``<name>.reason`` beside it. A remote file whose name is
+still in hand locally waits on the server until the local one is finished. A restart finishes
+what remote ``processing/`` holds, skipping a file only when the very same bytes already
+reached the local folder, so a file is fetched into the local folder once.
+
+The server's host key must be known: ``known_hosts_path``, or ``trust_first_host_key: true``,
+which keeps the key seen on the first connection in ``<directory>/.sftp_known_hosts`` and
+refuses any other key after that.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import posixpath
 import stat
 import threading
+from pathlib import Path
 from typing import Any
 
 import paramiko
 
-from connectors.inbound.folder import DropFolder, is_ignored, is_sidecar
+from connectors.inbound.folder import DropFolder, is_copy_named, is_ignored, is_sidecar, stamped
 
 log = logging.getLogger(__name__)
 
 #: Seconds to wait for the SFTP server to answer.
 CONNECT_TIMEOUT_SECONDS = 15.0
+#: Where ``trust_first_host_key`` keeps the key first seen, inside the channel's directory.
+TRUSTED_HOST_KEYS_FILE = ".sftp_known_hosts"
+#: The remote folders the poller keeps beside the remote directory's files.
+REMOTE_FOLDERS = ("processing", "done", "error")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class SftpChannel:
@@ -60,18 +81,24 @@ class SftpChannel:
     def _connect(self) -> tuple[paramiko.SSHClient, paramiko.SFTPClient]:
         client = paramiko.SSHClient()
         known_hosts = self.options.get("known_hosts_path")
-        if known_hosts:
-            client.load_host_keys(known_hosts)
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        else:
-            # Without a known_hosts file the first key seen is trusted; configure one in production.
+        trusted = self.folder.root / TRUSTED_HOST_KEYS_FILE
+        first_use = not known_hosts and not trusted.exists()
+        if first_use:
+            # Only with trust_first_host_key (checked with the configuration): this key is kept below.
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            client.load_host_keys(known_hosts or str(trusted))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
         client.connect(self.options["host"], port=int(self.options.get("port", 22)),
                        username=self.options["username"], password=self.options.get("password"),
                        key_filename=self.options.get("private_key_path"), timeout=CONNECT_TIMEOUT_SECONDS,
                        allow_agent=False, look_for_keys=False)
+        if first_use:
+            client.save_host_keys(str(trusted))
+            log.warning("channel %s: trusting the SFTP server's host key on first use; kept in %s",
+                        self.folder.settings.name, TRUSTED_HOST_KEYS_FILE)
         sftp = client.open_sftp()
-        for name in ("processing", "done"):
+        for name in REMOTE_FOLDERS:
             try:
                 sftp.mkdir(posixpath.join(self.remote, name))
             except OSError:
@@ -81,6 +108,10 @@ class SftpChannel:
     def _run(self) -> None:
         connection = None
         resumed = False
+        # Only the process that works the local folder polls, so no two resume one remote processing/.
+        while not self.folder.owned.wait(self.interval):
+            if self._stopping.is_set():
+                return
         while not self._stopping.is_set():
             try:
                 if connection is None:
@@ -94,7 +125,7 @@ class SftpChannel:
                             type(exc).__name__)
                 if connection is not None:
                     connection[0].close()
-                connection = None
+                connection, resumed = None, False  # what the failure left in remote processing/ is resumed
             self._stopping.wait(self.interval)
         if connection is not None:
             connection[0].close()
@@ -111,9 +142,16 @@ class SftpChannel:
             if self._seen.get(name) != look:
                 self._seen[name] = look
                 continue
+            if self.folder.in_hand(name):
+                continue  # a file of that name is still being received here; fetch this one after it
+            source = posixpath.join(self.remote, name)
+            limit = self.folder.settings.max_file_bytes
+            if look[0] > limit:
+                self._refuse(sftp, source, name, f"file is {look[0]} bytes, over the channel's limit of {limit}")
+                continue
             claimed = posixpath.join(self.remote, "processing", name)
             try:
-                sftp.rename(posixpath.join(self.remote, name), claimed)
+                sftp.rename(source, claimed)
             except OSError:
                 continue  # another poller took it
             self._fetch(sftp, name, resuming=False)
@@ -123,20 +161,50 @@ class SftpChannel:
         for name in sorted(sftp.listdir(posixpath.join(self.remote, "processing"))):
             self._fetch(sftp, name, resuming=True)
 
-    def _already_local(self, name: str) -> bool:
-        folder = self.folder
-        return any((directory / name).exists()
-                   for directory in (folder.root, folder.processing, folder.waiting, folder.done, folder.error))
+    def _already_local(self, name: str, partial: Path) -> bool:
+        """The local folder holds a file of this name (or its stamped copy) with these very bytes."""
+        folder, size, digest = self.folder, partial.stat().st_size, None
+        for directory in (folder.root, folder.processing, folder.waiting, folder.done, folder.error):
+            for candidate in directory.iterdir():
+                if not is_copy_named(candidate.name, name) or candidate.stat().st_size != size:
+                    continue
+                digest = digest or _sha256(partial)
+                if _sha256(candidate) == digest:
+                    return True
+        return False
 
     def _fetch(self, sftp: paramiko.SFTPClient, name: str, resuming: bool) -> None:
         claimed = posixpath.join(self.remote, "processing", name)
-        # Only a resumed file may have reached the local folder already (the crash came after the rename).
-        if not (resuming and self._already_local(name)):
-            partial = self.folder.root / f".{name}.sftp.tmp"
-            sftp.get(claimed, str(partial))
-            os.replace(partial, self.folder.root / name)  # the local folder sees it whole or not at all
-            self.folder.wake()
+        partial = self.folder.root / f".{name}.sftp.tmp"
+        sftp.get(claimed, str(partial))
         try:
-            sftp.rename(claimed, posixpath.join(self.remote, "done", name))
+            # Only a resumed file may have reached the local folder already (the crash came after the link).
+            if not (resuming and self._already_local(name, partial)):
+                # A link never replaces a file: the local folder sees it whole or not at all, and
+                # a same-named file that arrived in the meantime is kept.
+                os.link(partial, self.folder.root / name)
+                self.folder.wake()
+        except FileExistsError:
+            sftp.rename(claimed, posixpath.join(self.remote, name))  # back on the server for a later poll
+            return
+        finally:
+            partial.unlink(missing_ok=True)
+        self._move(sftp, claimed, "done", name)
+
+    def _refuse(self, sftp: paramiko.SFTPClient, source: str, name: str, reason: str) -> None:
+        """Move a remote file to the remote ``error/`` with its reason, without fetching it."""
+        target = self._move(sftp, source, "error", name)
+        with sftp.open(f"{target}.reason", "w") as handle:
+            handle.write(f"{reason}\n")
+        # The name may carry patient identifiers: the log says only that a file was refused.
+        log.warning("channel=%s: an SFTP file went to the remote error/: %s", self.folder.settings.name, reason)
+
+    def _move(self, sftp: paramiko.SFTPClient, source: str, folder: str, name: str) -> str:
+        """Rename ``source`` into a remote folder, stamped when that name is taken; returns where it went."""
+        target = posixpath.join(self.remote, folder, name)
+        try:
+            sftp.rename(source, target)
         except OSError:
-            sftp.remove(claimed)  # a file of that name is already in remote done/
+            target = posixpath.join(self.remote, folder, stamped(name))
+            sftp.rename(source, target)
+        return target

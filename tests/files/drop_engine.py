@@ -46,13 +46,17 @@ class DropEngine:
     database_url: str
 
     @classmethod
-    def start(cls, tmp_path: Path, simulator, name: str = "engine", **options: Any) -> "DropEngine":
-        inbox = tmp_path / "inbox"
+    def start(cls, tmp_path: Path, simulator, name: str = "engine", inbox: Path | None = None,
+              database_url: str | None = None, **options: Any) -> "DropEngine":
+        """``database_url`` (PostgreSQL, already upgraded) instead of the SQLite file under ``tmp_path``."""
+        inbox = inbox or tmp_path / "inbox"
         env = {"CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
                "CAREBRIDGE_CONFIG": str(channel_config(tmp_path, **options)), "CAREBRIDGE_DROP_DIR": str(inbox),
                "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "3", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5"}
+        if database_url:
+            env["CAREBRIDGE_DATABASE_URL"] = database_url
         engine = start_engine(tmp_path, env, name=name)
-        return cls(engine, inbox, f"sqlite:///{tmp_path / 'var' / 'carebridge.db'}")
+        return cls(engine, inbox, database_url or f"sqlite:///{tmp_path / 'var' / 'carebridge.db'}")
 
     def drop(self, name: str, content: bytes, sidecar: dict | None = None) -> None:
         """Write ``content`` as ``.tmp`` then rename it, the convention senders use; the sidecar first."""

@@ -53,6 +53,8 @@ class LoopbackSshd:
     port: int
     username: str
     private_key_path: Path
+    #: A known_hosts file naming this server's host key.
+    known_hosts_path: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -90,7 +92,10 @@ def start_sshd(directory: Path) -> LoopbackSshd:
             transport = paramiko.Transport(("127.0.0.1", port))
             transport.start_client(timeout=2)
             transport.close()
-            return LoopbackSshd(process, port, getpass.getuser(), client_key)
+            known_hosts = directory / "known_hosts"
+            key_type, key = Path(f"{host_key}.pub").read_text().split()[:2]
+            known_hosts.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
+            return LoopbackSshd(process, port, getpass.getuser(), client_key, known_hosts)
         except (OSError, paramiko.SSHException):
             time.sleep(0.2)
     process.kill()

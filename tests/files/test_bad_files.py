@@ -8,6 +8,7 @@ import os
 import zipfile
 
 import pytest
+import requests
 
 from drop_engine import DropEngine, module_simulator  # noqa: F401 (a fixture)
 from sample_documents import pdf
@@ -83,6 +84,16 @@ def test_document_for_an_unknown_patient_is_refused_without_naming_the_patient(d
     assert drop_engine.wait_settled("letter.pdf") == "error"
     reason = drop_engine.reason("letter.pdf")
     assert "no Patient" in reason and "NOBODY-77" not in reason
+
+
+def test_document_whose_bare_identifier_matches_two_patients_is_refused(drop_engine):
+    for system in ("urn:example:clinic-a", "urn:example:clinic-b"):
+        patient = {"resourceType": "Patient", "identifier": [{"system": system, "value": "F-TWICE-1"}]}
+        requests.post(f"{drop_engine.engine.base_url}/fhir/Patient", json=patient, timeout=10).raise_for_status()
+    drop_engine.drop("twice.pdf", pdf(), sidecar={"patientIdentifier": "F-TWICE-1"})
+    assert drop_engine.wait_settled("twice.pdf") == "error"
+    reason = drop_engine.reason("twice.pdf")
+    assert "matches 2 patients" in reason and "F-TWICE-1" not in reason
 
 
 def test_channel_goes_on_after_a_bad_file(drop_engine):

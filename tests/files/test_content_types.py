@@ -154,3 +154,95 @@ def test_csv_of_patients_makes_one_patient_per_row(drop_engine, module_simulator
     assert second["name"][0] == {"family": "Delimited", "given": ["Dee"]}
     assert carepatron_client(module_simulator, "F-CSV-1")["email"] == "cal@example.org"
     assert carepatron_client(module_simulator, "F-CSV-2")["lastName"] == "Delimited"
+
+
+def test_fhir_transaction_file_honours_if_none_exist_conditional_references_and_conditional_put(drop_engine):
+    patient_id = admit(drop_engine, "F-FHIR-COND")
+    criteria = f"identifier={SYSTEM}|F-FHIR-COND"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": "F-FHIR-COND"}]},
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "Height"},
+                      "identifier": [{"system": "urn:example:obs", "value": "F-OBS-COND"}],
+                      "subject": {"reference": f"Patient?{criteria}"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"resource": {"resourceType": "Organization", "name": "Fictional Clinic",
+                      "identifier": [{"system": "urn:example:org", "value": "F-ORG-COND"}]},
+         "request": {"method": "PUT", "url": "Organization?identifier=urn:example:org|F-ORG-COND"}},
+    ]}
+    drop_engine.drop("conditional.json", json.dumps(bundle).encode())
+    assert drop_engine.wait_settled("conditional.json") == "done"
+    assert [p["id"] for p in drop_engine.search("Patient", f"{SYSTEM}|F-FHIR-COND")] == [patient_id]
+    [observation] = drop_engine.search("Observation", "urn:example:obs|F-OBS-COND")
+    assert observation["subject"] == {"reference": f"Patient/{patient_id}"}
+    renamed = {**bundle, "entry": [{**bundle["entry"][2], "resource": {**bundle["entry"][2]["resource"],
+                                                                        "name": "Renamed Clinic"}}]}
+    drop_engine.drop("conditional-again.json", json.dumps(renamed).encode())
+    assert drop_engine.wait_settled("conditional-again.json") == "done"
+    [organization] = drop_engine.search("Organization", "urn:example:org|F-ORG-COND")
+    assert organization["name"] == "Renamed Clinic"
+
+
+def test_fhir_batch_file_keeps_the_entries_that_succeed_and_explains_the_one_that_failed(drop_engine):
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": "F-BATCH-1"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "birthDate": "1980-02-31x"},
+         "request": {"method": "POST", "url": "Patient"}},
+    ]}
+    drop_engine.drop("batch.json", json.dumps(bundle).encode())
+    assert drop_engine.wait_settled("batch.json") == "error"
+    assert drop_engine.search("Patient", f"{SYSTEM}|F-BATCH-1")
+    reason = drop_engine.reason("batch.json")
+    assert "1 of 2 Bundle entries failed: entry 1: 422 invalid-resource" in reason and "1980-02-31x" not in reason
+
+
+def test_ndjson_file_creates_or_updates_each_line_as_its_own_request(drop_engine):
+    lines = [{"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": "F-NDJSON-1"}]},
+             {"resourceType": "Organization", "id": "f-ndjson-org", "name": "Fictional Lab"}]
+    drop_engine.drop("export.ndjson", "\n".join(json.dumps(line) for line in lines).encode() + b"\n")
+    assert drop_engine.wait_settled("export.ndjson") == "done"
+    assert drop_engine.search("Patient", f"{SYSTEM}|F-NDJSON-1")
+    assert drop_engine.read("Organization/f-ndjson-org")["name"] == "Fictional Lab"
+
+
+def test_single_resource_file_with_an_id_is_put_under_that_id(drop_engine):
+    resource = {"resourceType": "Patient", "id": "f-single-1", "identifier": [{"system": SYSTEM, "value": "F-ONE-1"}],
+                "name": [{"family": "Single"}]}
+    drop_engine.drop("one.json", json.dumps(resource).encode())
+    assert drop_engine.wait_settled("one.json") == "done"
+    assert drop_engine.read("Patient/f-single-1")["name"] == [{"family": "Single"}]
+
+
+def test_concatenated_hl7_messages_without_a_batch_header_each_go_through(drop_engine):
+    drop_engine.drop("concatenated.hl7", adt("A01", "C-1", mrn="F-CAT-1") + adt("A01", "C-2", mrn="F-CAT-2"))
+    assert drop_engine.wait_settled("concatenated.hl7") == "done"
+    assert drop_engine.search("Patient", f"{SYSTEM}|F-CAT-1") and drop_engine.search("Patient", f"{SYSTEM}|F-CAT-2")
+
+
+def test_hl7_file_naming_no_charset_is_read_with_the_channel_fallback(drop_engine):
+    # The bundled inbox reads undeclared text as cp1252, where 0x92 is a right single quote.
+    drop_engine.drop("cp1252.hl7", adt("A01", "ENC-1", mrn="F-ENC-HL7", family="O\u2019Brien")
+                     .decode().encode("cp1252"))
+    assert drop_engine.wait_settled("cp1252.hl7") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|F-ENC-HL7")
+    assert patient["name"][0]["family"] == "O\u2019Brien"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_csv_in_a_legacy_or_wide_encoding_keeps_its_accents(drop_engine, encoding):
+    mrn = f"F-ENC-{encoding.upper()}"
+    drop_engine.drop(f"{encoding}.csv", f"mrn,first_name,last_name\n{mrn},Zo\u00eb,O\u2019Neill\n".encode(encoding))
+    assert drop_engine.wait_settled(f"{encoding}.csv") == "done"
+    [patient] = drop_engine.search("Patient", f"{SYSTEM}|{mrn}")
+    assert patient["name"][0] == {"family": "O\u2019Neill", "given": ["Zo\u00eb"]}
+
+
+def test_rtf_letter_with_sidecar_is_filed_as_an_rtf_document(drop_engine):
+    patient_id = admit(drop_engine, "F-RTF-1")
+    content = b"{\\rtf1\\ansi {\\fonttbl\\f0 Arial;}\\f0 Fictional letter\\par}"
+    drop_engine.drop("letter.rtf", content, sidecar={"patientIdentifier": f"{SYSTEM}|F-RTF-1"})
+    assert drop_engine.wait_settled("letter.rtf") == "done"
+    reference = document_for(drop_engine, content)
+    assert reference["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert reference["content"][0]["attachment"]["contentType"] == "application/rtf"

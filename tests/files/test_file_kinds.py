@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import codecs
 
-from connectors.inbound.file_kinds import CDA, CSV, FHIR_JSON, FHIR_NDJSON, HL7, PDF, PNG, UNKNOWN, XML, detect
+from connectors.inbound.file_kinds import (CDA, CSV, FHIR_JSON, FHIR_NDJSON, HL7, OLE2, PDF, PNG, RTF, UNKNOWN, XML,
+                                           detect)
 from connectors.inbound.text_encoding import decode_text
 from sample_documents import pdf, png
 
 
 def test_documents_are_known_by_their_magic_numbers():
     assert (detect(pdf()), detect(png())) == (PDF, PNG)
+
+
+def test_rtf_is_a_document_although_it_opens_with_a_brace_like_json():
+    assert detect(b"{\\rtf1\\ansi {\\fonttbl}Fictional letter\\par}") == RTF
+
+
+def test_ole2_compound_files_are_documents():
+    assert detect(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)) == OLE2
 
 
 def test_hl7_batches_and_messages_are_known_by_their_first_segment():

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import paramiko
 import pytest
 from hl7.client import MLLPClient
 
+from connectors.inbound.file_channel import FileChannelSettings
 from drop_engine import DropEngine
+from engine.config import ChannelConfig
 from loopback_sshd import start_sshd
 from sample_documents import pdf
 from support.engine_process import wait_until
@@ -28,19 +31,44 @@ def sshd(tmp_path):
     server.stop()
 
 
-def test_file_on_the_sftp_server_is_fetched_filed_and_moved_to_remote_done(tmp_path, simulator, sshd):
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    running = DropEngine.start(tmp_path, simulator, type="sftp", host="127.0.0.1", port=sshd.port,
-                               username=sshd.username, private_key_path=str(sshd.private_key_path),
-                               remote_directory=str(remote))
+@pytest.fixture
+def remote(tmp_path) -> Path:
+    """The directory the SFTP server offers."""
+    directory = tmp_path / "remote"
+    directory.mkdir()
+    return directory
+
+
+def start_sftp_engine(tmp_path, simulator, sshd, remote: Path, **options) -> DropEngine:
+    access = {"known_hosts_path": str(sshd.known_hosts_path), **options}
+    return DropEngine.start(tmp_path, simulator, type="sftp", host="127.0.0.1", port=sshd.port,
+                            username=sshd.username, private_key_path=str(sshd.private_key_path),
+                            remote_directory=str(remote), **access)
+
+
+def put(remote: Path, name: str, content: bytes) -> None:
+    """Upload the way senders do: a partial name, then a rename."""
+    (remote / f"{name}.tmp").write_bytes(content)
+    os.replace(remote / f"{name}.tmp", remote / name)
+
+
+def patients_csv(mrn: str) -> bytes:
+    return f"mrn,first_name,last_name\n{mrn},Sal,Sftp\n".encode()
+
+
+def copies(directory: Path, name: str) -> list[Path]:
+    """``name`` and its stamped copies in ``directory``, reasons left out."""
+    return sorted(p for p in directory.glob(f"{name}*") if not p.name.endswith((".reason", ".json")))
+
+
+def test_file_on_the_sftp_server_is_fetched_filed_and_moved_to_remote_done(tmp_path, simulator, sshd, remote):
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote)
     try:
         with MLLPClient("127.0.0.1", running.engine.mllp_port) as client:
             client.send_message(adt("A01", "CTRL-SFTP", mrn="F-SFTP-1"))
         content = pdf("Fictional letter over SFTP")
         (remote / "letter.pdf.json").write_text(f'{{"patientIdentifier": "{SYSTEM}|F-SFTP-1"}}')
-        (remote / "letter.pdf.tmp").write_bytes(content)
-        os.replace(remote / "letter.pdf.tmp", remote / "letter.pdf")
+        put(remote, "letter.pdf", content)
         assert running.wait_settled("letter.pdf", timeout=60) == "done"
         wait_until(lambda: (remote / "done" / "letter.pdf").exists(), message="the remote file in done/")
         assert not (remote / "letter.pdf").exists()
@@ -50,3 +78,73 @@ def test_file_on_the_sftp_server_is_fetched_filed_and_moved_to_remote_done(tmp_p
         assert reference["subject"] == {"reference": f"Patient/{patient['id']}"}
     finally:
         assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_second_file_of_one_name_waits_on_the_server_until_the_first_is_received(tmp_path, simulator, sshd,
+                                                                                   remote):
+    # A long settle keeps the first file in the local folder while the second is on the server.
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote, settle_seconds=3)
+    try:
+        put(remote, "same.csv", patients_csv("F-SAME-1"))
+        wait_until(lambda: (running.inbox / "same.csv").exists(), message="the first file fetched")
+        put(remote, "same.csv", patients_csv("F-SAME-2"))
+        wait_until(lambda: len(copies(running.inbox / "done", "same.csv")) == 2, timeout=60,
+                   message="both files in done/")
+        assert running.search("Patient", f"{SYSTEM}|F-SAME-1") and running.search("Patient", f"{SYSTEM}|F-SAME-2")
+        wait_until(lambda: len(copies(remote / "done", "same.csv")) == 2, message="both remote copies in done/")
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_resumed_remote_file_is_fetched_unless_its_very_bytes_already_arrived(tmp_path, simulator, sshd, remote):
+    # As if an earlier run claimed both on the server and died: one before fetching it, one after.
+    (remote / "processing").mkdir()
+    (remote / "processing" / "new.csv").write_bytes(patients_csv("F-RESUME-NEW"))
+    (remote / "processing" / "fetched.csv").write_bytes(patients_csv("F-RESUME-FETCHED"))
+    done = tmp_path / "inbox" / "done"
+    done.mkdir(parents=True)
+    (done / "new.csv").write_bytes(patients_csv("F-RESUME-OLD"))  # an older file of the same name
+    (done / "fetched.csv").write_bytes(patients_csv("F-RESUME-FETCHED"))
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote)
+    try:
+        wait_until(lambda: running.search("Patient", f"{SYSTEM}|F-RESUME-NEW"), timeout=60,
+                   message="the resumed file filed")
+        wait_until(lambda: (remote / "done" / "new.csv").exists() and (remote / "done" / "fetched.csv").exists(),
+                   message="both remote files in done/")
+        assert len(copies(done, "new.csv")) == 2
+        assert copies(done, "fetched.csv") == [done / "fetched.csv"]
+        assert not running.search("Patient", f"{SYSTEM}|F-RESUME-FETCHED")
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_remote_file_over_the_limit_goes_to_remote_error_without_being_fetched(tmp_path, simulator, sshd, remote):
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000)
+    try:
+        put(remote, "huge.pdf", pdf("x" * 5000))
+        wait_until(lambda: (remote / "error" / "huge.pdf.reason").exists(), message="the remote reason")
+        assert "over the channel's limit of 2000" in (remote / "error" / "huge.pdf.reason").read_text()
+        assert (remote / "error" / "huge.pdf").exists() and not (remote / "huge.pdf").exists()
+        assert not list(running.inbox.rglob("huge.pdf*"))
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_host_key_first_seen_is_kept_when_the_channel_opts_in(tmp_path, simulator, sshd, remote):
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote, known_hosts_path=None, trust_first_host_key=True)
+    try:
+        put(remote, "first.csv", patients_csv("F-TOFU-1"))
+        assert running.wait_settled("first.csv", timeout=60) == "done"
+        kept = paramiko.HostKeys(str(running.inbox / ".sftp_known_hosts"))
+        expected = paramiko.HostKeys(str(sshd.known_hosts_path))
+        assert kept.lookup(f"[127.0.0.1]:{sshd.port}") == expected.lookup(f"[127.0.0.1]:{sshd.port}")
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_sftp_channel_without_a_known_host_key_is_a_configuration_error():
+    channel = ChannelConfig(name="partner", type="sftp", options={
+        "directory": "/tmp/partner", "host": "sftp.example.org", "username": "carebridge",
+        "remote_directory": "/outbox"})
+    with pytest.raises(ValueError, match="known_hosts_path"):
+        FileChannelSettings.from_config(channel, Path("."))

@@ -33,3 +33,16 @@ def test_document_waits_for_its_patient_then_is_filed(tmp_path, simulator):
         assert reference["subject"] == {"reference": f"Patient/{patient['id']}"}
     finally:
         assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_document_whose_patient_never_comes_goes_to_error_after_wait_max(tmp_path, simulator):
+    running = DropEngine.start(tmp_path, simulator, unknown_patient="wait", wait_max_seconds=2)
+    try:
+        running.drop("orphan.pdf", pdf("Fictional letter for nobody"), sidecar={"patientIdentifier": "F-NEVER-1"})
+        wait_until(lambda: (running.inbox / "waiting" / "orphan.pdf").exists(), message="the file in waiting/")
+        assert running.wait_settled("orphan.pdf") == "error"
+        reason = running.reason("orphan.pdf")
+        assert "after waiting" in reason and "F-NEVER-1" not in reason
+        assert (running.inbox / "error" / "orphan.pdf.json").exists()
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
