@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.outbound.base import (Delivered, DeliveryItem, Destination, NeedsDependency, Outcome, Rejected,
-                                      RetryLater, Skipped)
+                                      RetryLater, Skipped, Throttled)
 from engine import sync_log
 from engine.circuit_breaker import CircuitBreaker
 from engine.db import Database
@@ -268,6 +268,8 @@ class DeliveryService:
             return None
         if isinstance(outcome, NeedsDependency):
             return self._wait_for(session, delivery, claim, outcome, follow_up, now)
+        if isinstance(outcome, Throttled):
+            return self._throttled(session, delivery, outcome, now)
         return self._failed(session, delivery, claim, outcome, follow_up, now)
 
     def _failed(self, session: Session, delivery: Delivery, claim: Claim, outcome: RetryLater | Rejected,
@@ -287,6 +289,24 @@ class DeliveryService:
         sync_log.record(session, delivery, sync_log.FAILED, f"{reason}; next attempt in {delay:.1f}s",
                         attempt=claim.attempt)
         return delay
+
+    @staticmethod
+    def _throttled(session: Session, delivery: Delivery, outcome: Throttled, now) -> float:
+        """The engine's own rate limit held the request back: wait for a slot, without spending an attempt.
+
+        Like a breaker pause, this is the engine pacing itself, not the destination failing; a
+        backlog larger than the budget must not use up deliveries' attempts. Look-ups already
+        sent get a row of their own, outside the attempt count, so every request is on record.
+        """
+        delivery.attempts -= 1
+        if outcome.sent:
+            sync_log.record(session, delivery, sync_log.THROTTLED,
+                            f"{outcome.reason} after {', '.join(outcome.sent)}; not counted as an attempt, "
+                            f"next try in {outcome.retry_after:.1f}s")
+        delivery.status, delivery.last_error = DeliveryStatus.PENDING, outcome.reason[:MAX_DETAIL]
+        delivery.next_attempt_at = now + timedelta(seconds=outcome.retry_after)
+        delivery.enqueued_at = now
+        return outcome.retry_after
 
     def _wait_for(self, session: Session, delivery: Delivery, claim: Claim, outcome: NeedsDependency,
                   follow_up: list[int], now) -> float | None:

@@ -84,7 +84,8 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     scaled = not settings.in_process_broker
     rate_limits = build_rate_limits(settings.broker_url, settings.queue_namespace, scaled,
                                     {d.name: int(d.options["rate_limit_per_minute"]) for d in config.destinations
-                                     if str(d.options.get("rate_limit_per_minute") or "").strip()})
+                                     if str(d.options.get("rate_limit_per_minute") or "").strip()},
+                                    settings.delivery_lease_seconds)
     destinations = {d.name: built for d in config.destinations
                     if (built := build_destination(d, rate_limits.get(d.name))) is not None}
     policies = {d.name: RetryPolicy.from_config(d.retry) for d in config.destinations}

@@ -21,6 +21,8 @@ MAX_DETAIL = 2000
 SUCCEEDED, FAILED, PARKED, WAITING, SKIPPED = "success", "failed", "parked", "waiting", "skipped"
 #: A newer version replaced the delivery before it was attempted (no attempt was made).
 SUPERSEDED = "superseded"
+#: The engine's own rate limit held a delivery back after some look-ups were sent (not an attempt).
+THROTTLED = "throttled"
 #: An operator asked for something (a retry, a resync); the details say what.
 REQUESTED = "requested"
 

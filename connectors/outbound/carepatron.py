@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
-                                      Skipped, Throttle)
+                                      Skipped, Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 from mappings.field_maps import FieldMap, FieldMaps, FieldMissing, MissingReference, UploadSource
 
@@ -69,7 +69,9 @@ class CarepatronDestination:
         if self.throttle is not None:
             wait = self.throttle.wait()
             if wait is not None:
-                raise _Failure(RetryLater(f"{where}: the engine's rate limit for {self.name} is used up", wait))
+                raise _Failure(Throttled(f"{where}: the engine's rate limit for {self.name} is used up", wait,
+                                         tuple(self._sent)))
+        self._sent.append(where)
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.Timeout:
@@ -81,6 +83,11 @@ class CarepatronDestination:
         if is_passing(response.status_code):
             raise _Failure(RetryLater(f"{where}: {problem_text(response)}", retry_after_seconds(response)))
         return response
+
+    @property
+    def _sent(self) -> list[str]:
+        """The requests made so far for the delivery this thread is carrying out."""
+        return self._local.__dict__.setdefault("sent", [])
 
     def _find(self, collection: str, external_id: str) -> str | None:
         response = self._call("GET", collection, params={"externalId": external_id})
@@ -94,6 +101,7 @@ class CarepatronDestination:
     # Delivering ------------------------------------------------------------------------
 
     def deliver(self, item: DeliveryItem) -> Outcome:
+        self._sent.clear()
         field_map = self.field_maps.for_resource(item.resource)
         if field_map is None:
             return Rejected(f"no Carepatron field map for {item.resource['resourceType']}")

@@ -14,6 +14,7 @@ from delivery_config import engine_config
 from engine.circuit_breaker import BreakerSettings, CircuitBreaker
 from engine.rate_limit import RateLimit
 from engine.shared_state import MemoryState, RedisState
+from engine.models import SyncLogEntry
 from test_carepatron_kinds import settle
 
 
@@ -38,6 +39,29 @@ def test_carepatron_rate_limit_comes_from_the_environment(make_runtime, simulato
     time.sleep(3)
     assert len(simulator.requests()) == 3
     assert runtime.destinations["carepatron"].throttle.per_minute == 3
+
+
+def test_a_backlog_larger_than_the_rate_limit_spends_no_attempts_waiting_for_it(make_runtime, simulator, tmp_path):
+    runtime = make_runtime(engine_config(tmp_path, max_attempts=2), workers=4, CAREPATRON_RATE_LIMIT="4")
+    carepatron = runtime.destinations["carepatron"]
+    assert carepatron.throttle.per_minute == 4
+    # The same budget over 2 s instead of a minute, so the test need not wait minutes for slots.
+    carepatron.throttle = RateLimit(StubBackend(), f"test-{uuid.uuid4().hex}", per_minute=4, max_wait_seconds=0,
+                                    window_seconds=2)
+    ids = [i for n in range(6) for i in fr.write(runtime, fr.patient(f"T-{n}"))[1]]   # 6 deliveries, 12 requests
+    done = settle(runtime, ids)
+    assert [d.status for d in done] == ["delivered"] * 6             # none parked "gave up after 2 attempts"
+    assert [d.attempts for d in done] == [1] * 6                    # one attempt each, the one that went through
+    with runtime.database.read() as session:
+        rows = session.query(SyncLogEntry).filter(SyncLogEntry.delivery_id.in_(ids)).all()
+    attempts = [r for r in rows if r.attempt is not None]
+    held_back = [r for r in rows if r.status == "throttled"]
+    assert sorted((r.delivery_id, r.attempt) for r in attempts) == sorted((i, 1) for i in ids)
+    assert all(r.attempt is None and "GET /clients" in r.details for r in held_back), [r.details for r in held_back]
+    calls = simulator.requests()
+    # Every request is on record: a GET and a POST per attempt, and the look-up of each round held back.
+    assert len([c for c in calls if c["method"] == "POST"]) == 6
+    assert len([c for c in calls if c["method"] == "GET"]) == 6 + len(held_back)
 
 
 def test_breaker_opens_after_the_threshold_and_lets_one_probe_through():
