@@ -73,3 +73,12 @@ def test_readyz_is_503_when_the_broker_is_unreachable(tmp_path):
     response = create_app(runtime).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["broker"].startswith("unavailable")
+
+
+def test_config_check_refuses_a_route_whose_fhirpath_does_not_compile(tmp_path):
+    config = tmp_path / "engine.yaml"
+    config.write_text("destinations:\n  - name: d\n    type: file\n    directory: out\nroutes:\n  - name: r\n"
+                      "    destinations: [d]\n    match:\n      where: \"birthDate <\"\n")
+    result = carebridge(tmp_path, "config", "check", env={"CAREBRIDGE_CONFIG": str(config)})
+    assert result.returncode == 2, result.stdout
+    assert f"{config}:9: routes.0.match.where: not valid FHIRPath" in result.stderr
