@@ -145,6 +145,7 @@ class Router:
 
     def transform(self, route_name: str | None, resource: dict[str, Any]) -> dict[str, Any]:
         """Apply a route's transforms (none for deliveries no route planned, such as dependencies)."""
+        self.reload_if_changed()  # a worker process plans nothing: this is where it sees an edited route
         route = next((r for r in self._routes if r.name == route_name), None) if route_name else None
         return route.apply(resource) if route is not None else resource
 
