@@ -46,6 +46,8 @@ Transform = Callable[[str | None, dict[str, Any]], dict[str, Any]]
 class Claim:
     delivery_id: int
     attempt: int
+    #: Operator retries before this claim: attempts are numbered anew in each round.
+    round: int
     destination: str
     item: DeliveryItem
 
@@ -169,7 +171,7 @@ class DeliveryService:
                                                    delivery.resource_id),
             self._lookup_remote(delivery.destination), self._idempotency_key(delivery), deleted=deleted,
             resource_of=self._lookup_resource, version=delivery.resource_version)
-        return Claim(delivery.id, delivery.attempts + 1, delivery.destination, item)
+        return Claim(delivery.id, delivery.attempts + 1, delivery.operator_retries or 0, delivery.destination, item)
 
     def _breaker_pause(self, destination: str) -> float | None:
         if self.breaker is None:
@@ -245,9 +247,12 @@ class DeliveryService:
         """Write the attempt's result; returns a retry delay in seconds when the delivery is to be tried again."""
         now = utcnow()
         delivery = session.get(Delivery, claim.delivery_id)
-        if delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt:
-            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once.
-            if not sync_log.attempt_logged(session, delivery.id, claim.attempt):
+        if (delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt
+                or (delivery.operator_retries or 0) != claim.round):
+            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once
+            # (an attempt of an earlier round is on record already: the delivery was parked after it).
+            if (delivery.operator_retries or 0) == claim.round and not sync_log.attempt_logged(
+                    session, delivery.id, claim.attempt):
                 sync_log.record(session, delivery, sync_log.FAILED,
                                 f"result discarded, the lease ran out during the attempt: {_describe(outcome)}",
                                 attempt=claim.attempt)

@@ -66,3 +66,25 @@ def test_retry_is_a_fresh_request_not_a_replay_of_the_rejected_one(make_runtime,
     wait_until(lambda: delivered(runtime, delivery_id), message="delivery after the retry")
     keys = [r["idempotencyKey"] for r in simulator.requests() if r["method"] == "POST"]
     assert len(set(keys)) == 2
+
+
+def test_an_attempt_lost_after_an_operator_retry_is_logged_in_the_new_round(make_runtime, simulator):
+    from engine.dead_letters import retry
+    from engine.models import SyncLogEntry
+
+    runtime = make_runtime(workers=0)                      # the test plays the workers
+    simulator.faults.reject("clients")
+    _, [delivery_id] = fr.write(runtime, fr.patient("L-6"))
+    runtime.delivery.run(delivery_id)                      # round 1, attempt 1: rejected and parked
+    retry(runtime.database, [delivery_id])
+    simulator.faults.lift("clients")
+    with runtime.database.write() as session:              # round 2, attempt 1: claimed by a worker that dies
+        assert runtime.delivery._claim(session, delivery_id, []) is not None
+    wait_until(lambda: runtime.delivery.run(delivery_id) or delivered(runtime, delivery_id), timeout=10,
+               message="the lease to run out and the delivery to be taken over")
+    with runtime.database.read() as session:
+        rows = session.query(SyncLogEntry).filter_by(delivery_id=delivery_id).order_by(SyncLogEntry.id).all()
+    retried_at = next(n for n, r in enumerate(rows) if r.status == "requested")
+    assert [(r.attempt, r.status) for r in rows[:retried_at]] == [(1, "parked")]
+    assert [(r.attempt, r.status) for r in rows[retried_at + 1:]] == [(1, "failed"), (2, "success")]
+    assert "worker went away" in rows[retried_at + 1].details
