@@ -23,7 +23,7 @@ from connectors.outbound.base import (Delivered, DeliveryItem, Destination, Need
 from engine import sync_log
 from engine.circuit_breaker import CircuitBreaker
 from engine.db import Database
-from engine.dependencies import Park, Ready, Wait, ensure_dependency, release_waiters
+from engine.dependencies import Park, Ready, RouteOf, Wait, ensure_dependency, release_waiters
 from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, ResourceVersion, utcnow
 from engine.outbox import announce
 from engine.retry_policy import RetryPolicy
@@ -63,7 +63,8 @@ class DeliveryService:
 
     def __init__(self, database: Database, destinations: dict[str, Destination], policies: dict[str, RetryPolicy],
                  enqueue: Callable[..., None], lease_seconds: float = 60.0,
-                 breaker: CircuitBreaker | None = None, transform: Transform | None = None):
+                 breaker: CircuitBreaker | None = None, transform: Transform | None = None,
+                 route_of: RouteOf | None = None):
         self.database = database
         self.destinations = destinations
         self.policies = policies
@@ -71,6 +72,8 @@ class DeliveryService:
         self.lease = timedelta(seconds=lease_seconds)
         self.breaker = breaker
         self.transform = transform
+        #: The route a dependency delivered first goes by (see :func:`engine.dependencies.ensure_dependency`).
+        self.route_of = route_of
 
     # The one entry point ---------------------------------------------------------------
 
@@ -316,7 +319,7 @@ class DeliveryService:
     def _wait_for(self, session: Session, delivery: Delivery, claim: Claim, outcome: NeedsDependency,
                   follow_up: list[int], now) -> float | None:
         """Deliver the dependency first; this delivery waits for it and is announced when it finishes."""
-        decision = ensure_dependency(session, delivery, outcome.reference)
+        decision = ensure_dependency(session, delivery, outcome.reference, self.route_of)
         if isinstance(decision, Park):
             delivery.last_error = decision.reason[:MAX_DETAIL]
             self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import RouteConfig
-from engine.models import Delivery, DeliveryStatus, ResourceVersion, utcnow
+from engine.models import Delivery, DeliveryStatus, Message, ResourceVersion, utcnow
 from engine.repository import WriteOutcome
 from engine.route_rules import CompiledRoute
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 PATIENT_REFERENCE_PATHS = ("subject", "patient", "beneficiary")
 #: How often the router looks at the configuration file for an edit (seconds).
 RELOAD_CHECK_SECONDS = 1.0
+#: The channel API writes are routed as (routes may match on it).
+API_CHANNEL = "fhir-api"
 
 
 def patient_reference(resource: dict[str, Any]) -> str | None:
@@ -58,6 +60,14 @@ class Source:
 
     channel: str | None = None
     message_type: str | None = None
+
+
+def recorded_source(session: Session, resource_type: str, resource_id: str, version_id: int) -> Source:
+    """Where a stored version came from, for routing it again (a resync, a dependency): the channel
+    and message type of the message that wrote it; a version no message wrote came through the FHIR API."""
+    version = session.get(ResourceVersion, (resource_type, resource_id, version_id))
+    message = session.get(Message, version.message_id) if version is not None and version.message_id else None
+    return Source(message.channel, message.message_type) if message is not None else Source(API_CHANNEL)
 
 
 class Router:
@@ -133,15 +143,15 @@ class Router:
     def destinations_for(self, resource: dict[str, Any], source: Source) -> list[str]:
         return [destination for _, destination in self.matching_routes(resource, source)]
 
-    def destinations_for_type(self, resource_type: str) -> list[str]:
-        """Active destinations any enabled route sends this resource type to (for a manual resync)."""
-        self.reload_if_changed()
-        found: list[str] = []
-        for route in self._routes:
-            types = route.config.match.get("resource_types")
-            if route.config.enabled and (not types or resource_type in types):
-                found += [d for d in route.config.destinations if d in self.active_destinations and d not in found]
-        return found
+    def routes_again(self, session: Session, resource: dict[str, Any], version_id: int) -> list[tuple[str, str]]:
+        """(route, destination) pairs for a stored version routed again, as its source was routed."""
+        return self.matching_routes(resource, recorded_source(session, resource["resourceType"], resource["id"],
+                                                              version_id))
+
+    def route_to(self, session: Session, resource: dict[str, Any], version_id: int, destination: str) -> str | None:
+        """The route that would carry a stored version to ``destination`` (its transform applies), if any."""
+        return next((route for route, target in self.routes_again(session, resource, version_id)
+                     if target == destination), None)
 
     def transform(self, route_name: str | None, resource: dict[str, Any]) -> dict[str, Any]:
         """Apply a route's transforms (none for deliveries no route planned, such as dependencies)."""

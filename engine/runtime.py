@@ -100,7 +100,7 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     holder: dict[str, DeliveryService] = {}
     queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id), settings.queue_namespace)
     delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds,
-                               breaker=breaker, transform=router.transform)
+                               breaker=breaker, transform=router.transform, route_of=router.route_to)
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)
