@@ -102,7 +102,7 @@ class DeliveryService:
             self._announce([claim.delivery_id], delay)
         self._announce(follow_up)
 
-    def _tell_breaker(self, destination: str, outcome: Outcome) -> None:
+    def _tell_breaker(self, destination: str, outcome: Outcome | None) -> None:
         if self.breaker is None:
             return
         try:
@@ -111,6 +111,8 @@ class DeliveryService:
                 self.breaker.failed(destination)
             elif isinstance(outcome, (Delivered, Rejected)):
                 self.breaker.succeeded(destination)
+            else:  # no verdict on the destination's health (a dependency first, a rate limit, nothing to do)
+                self.breaker.released(destination)
         except Exception:
             log.warning("circuit breaker state unavailable for %s", destination)
 
@@ -142,12 +144,6 @@ class DeliveryService:
             follow_up.append(newer)
             self._finished(session, delivery, follow_up, now)
             return None
-        pause = self._breaker_pause(delivery.destination)
-        if pause is not None:
-            # The destination is paused: come back when the breaker allows, without spending an attempt.
-            delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
-            later.append((delivery.id, pause))
-            return None
         version = session.get(ResourceVersion, (delivery.resource_type, delivery.resource_id, delivery.resource_version))
         resource, deleted = self._content(session, delivery, version)
         if resource is None:
@@ -155,6 +151,13 @@ class DeliveryService:
             delivery.last_error = "the resource version is not in the repository and there is nothing to send"
             sync_log.record(session, delivery, sync_log.SKIPPED, delivery.last_error)
             self._finished(session, delivery, follow_up, now)
+            return None
+        # Asked last, once the destination will be called: a half-open breaker's probe slot is taken here.
+        pause = self._breaker_pause(delivery.destination)
+        if pause is not None:
+            # The destination is paused: come back when the breaker allows, without spending an attempt.
+            delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
+            later.append((delivery.id, pause))
             return None
         self._account_for_lost_attempt(session, delivery)
         # Atomic claim: only one worker wins even if two got the same queue message.
@@ -166,6 +169,7 @@ class DeliveryService:
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
+            self._tell_breaker(delivery.destination, None)  # another worker won the claim: free a probe slot
             return None
         if self.transform is not None:
             resource = self.transform(delivery.route, resource)

@@ -15,6 +15,7 @@ from engine.circuit_breaker import BreakerSettings, CircuitBreaker
 from engine.rate_limit import RateLimit
 from engine.shared_state import MemoryState, RedisState
 from engine.models import SyncLogEntry
+from support.engine_process import wait_until
 from test_carepatron_kinds import settle
 
 
@@ -84,6 +85,30 @@ def test_a_failed_probe_opens_the_breaker_again():
     assert breaker.check("d") is None
     breaker.failed("d")
     assert breaker.check("d") > 0.1
+
+
+def test_a_probe_that_gives_no_verdict_lets_the_next_caller_probe_at_once():
+    breaker = CircuitBreaker(MemoryState(), {"d": BreakerSettings(failure_threshold=1, open_seconds=0.1)})
+    breaker.failed("d")
+    time.sleep(0.15)
+    assert breaker.check("d") is None            # the probe: it turns out to need a dependency first
+    assert breaker.check("d") is not None
+    breaker.released("d")
+    assert breaker.check("d") is None            # not a minute's wait for a verdict that never comes
+
+
+def test_a_probe_that_needs_a_dependency_first_does_not_stall_the_destination(make_runtime, simulator, tmp_path):
+    from test_dependencies import ONLY_APPOINTMENTS, settled
+
+    runtime = make_runtime(engine_config(tmp_path, routes=ONLY_APPOINTMENTS,
+                                         breaker={"failure_threshold": 1, "open_seconds": 0.3}))
+    patient, _ = fr.write(runtime, fr.patient("P-1"))                 # not routed: Carepatron lacks the client
+    runtime.delivery.breaker.failed("carepatron")                     # tripped: the next delivery is the probe
+    time.sleep(0.35)
+    started = time.monotonic()
+    _, [delivery_id] = fr.write(runtime, fr.appointment(patient.id))
+    done = wait_until(lambda: settled(runtime, delivery_id), timeout=30, message="the appointment")
+    assert done.status == "delivered" and time.monotonic() - started < 10
 
 
 def test_breaker_state_is_shared_through_redis(redis_url):
