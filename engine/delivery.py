@@ -177,7 +177,7 @@ class DeliveryService:
             delivery.id, resource, self._remote_id(session, delivery.destination, delivery.resource_type,
                                                    delivery.resource_id),
             self._lookup_remote(delivery.destination), self._idempotency_key(delivery), deleted=deleted,
-            resource_of=self._lookup_resource, version=delivery.resource_version)
+            resource_of=self._lookup_resource, version=delivery.resource_version, attempt=delivery.attempts + 1)
         return Claim(delivery.id, delivery.attempts + 1, delivery.operator_retries or 0, delivery.destination, item)
 
     def _breaker_pause(self, destination: str) -> float | None:

@@ -84,6 +84,8 @@ class DeliveryItem:
     resource_of: Callable[[str], dict[str, Any] | None] = lambda reference: None
     #: The local version being delivered (0 when unknown).
     version: int = 0
+    #: Which attempt of the delivery this is (1, 2, ...; 0 when unknown), the number its sync-log row carries.
+    attempt: int = 0
 
     @property
     def reference(self) -> str:

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for a connection to Carepatron.
 CONNECT_TIMEOUT_SECONDS = 5.0
+#: Names the delivery and attempt on every request (``"17.2"``), so a request seen at Carepatron
+#: can be matched with its sync-log row; it carries no patient data.
+ATTEMPT_HEADER = "X-Carebridge-Attempt"
 #: Largest file Carepatron accepts (25 MiB); larger ones are parked without being sent.
 MAX_FILE_BYTES = 25 * 1024 * 1024
 
@@ -72,8 +75,10 @@ class CarepatronDestination:
                 raise _Failure(Throttled(f"{where}: the engine's rate limit for {self.name} is used up", wait,
                                          tuple(self._sent)))
         self._sent.append(where)
+        headers = {**kwargs.pop("headers", {}), ATTEMPT_HEADER: self._local.attempt}
         try:
-            response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            response = self._session.request(method, self.base_url + path, timeout=self.timeout, headers=headers,
+                                             **kwargs)
         except requests.Timeout:
             raise _Failure(RetryLater(f"{where}: Carepatron did not answer in time")) from None
         except requests.RequestException as exc:
@@ -102,6 +107,7 @@ class CarepatronDestination:
 
     def deliver(self, item: DeliveryItem) -> Outcome:
         self._sent.clear()
+        self._local.attempt = f"{item.delivery_id}.{item.attempt}"
         field_map = self.field_maps.for_resource(item.resource)
         if field_map is None:
             return Rejected(f"no Carepatron field map for {item.resource['resourceType']}")
