@@ -50,19 +50,20 @@ class RateLimit:
             time.sleep(POLL_SECONDS)
 
 
-def build_rate_limits(broker_url: str, namespace: str, scaled: bool, per_minute: dict[str, int],
+def build_rate_limits(redis_url: str | None, namespace: str, per_minute: dict[str, int],
                       lease_seconds: float | None = None) -> dict[str, RateLimit]:
-    """One limit per destination that has one, on Redis when the workers share a Redis broker.
+    """One limit per destination that has one, on the shared Redis if there is one
+    (:func:`engine.shared_state.shared_redis_url`), else in this process's memory.
 
     A request waits for a slot at most :data:`DEFAULT_MAX_WAIT_SECONDS`, and at most
     :data:`LEASE_SHARE` of ``lease_seconds``; then the delivery waits its turn without an attempt.
     """
     if not per_minute:
         return {}
-    if scaled and broker_url.startswith(("redis://", "rediss://", "unix://")):
+    if redis_url:
         from dramatiq.rate_limits.backends import RedisBackend
 
-        backend: RateLimiterBackend = RedisBackend(url=broker_url)
+        backend: RateLimiterBackend = RedisBackend(url=redis_url)
     else:
         from dramatiq.rate_limits.backends import StubBackend
 
