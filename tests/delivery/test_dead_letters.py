@@ -40,6 +40,18 @@ def test_parked_delivery_is_listed_and_retried_from_the_cli_once_fixed(make_runt
     assert cli_json(runtime, tmp_path, "deliveries", "list") == []
 
 
+def test_every_parked_delivery_is_retried_from_the_cli_with_all(make_runtime, simulator, tmp_path):
+    runtime = make_runtime()
+    runtime.sweeper.start()
+    first, second = (parked(runtime, simulator, f"L-{n}") for n in (7, 8))
+    simulator.faults.lift("clients")
+    done = cli(runtime, tmp_path, "deliveries", "retry", "--all", "--destination", "carepatron")
+    assert done.returncode == 0 and f"retrying 2 deliveries: {first} {second}" in done.stdout, done.stderr
+    wait_until(lambda: delivered(runtime, first) and delivered(runtime, second), message="the bulk retry")
+    assert len(simulator.records("clients")) == 2
+    assert cli_json(runtime, tmp_path, "deliveries", "list") == []
+
+
 def test_parked_deliveries_are_retried_one_by_one_and_in_bulk_from_the_admin_api(make_runtime, simulator):
     runtime = make_runtime()
     first, second, third = (parked(runtime, simulator, f"L-{n}") for n in (2, 3, 4))
