@@ -45,7 +45,7 @@ def resync_patient(database: Database, repository: FhirRepository, router: Route
         result = ResyncResult(patient_id)
         for resource in [repository.current(session, "Patient", patient_id), *patient_records(session, patient_id)]:
             version = int(resource["meta"]["versionId"])
-            # Only where a route sends this record (its criteria on content, channel and message type), with its transform.
+            # Only where a route sends this record now (criteria on content, channel, message type), with its transform.
             for route, target in router.routes_again(session, resource, version):
                 if destination is not None and target != destination:
                     continue

@@ -102,24 +102,31 @@ class Router:
         """Re-read the routes when the configuration file changed; a bad edit keeps the old routes."""
         if self._config_path is None or (not force and time.monotonic() - self._checked < RELOAD_CHECK_SECONDS):
             return False
+        # The time of the check is noted when it is over: a thread that arrives during a reload
+        # waits for it on the lock rather than going on with the routes being replaced.
         with self._lock:
-            self._checked = time.monotonic()
-            stamp = self._file_stamp()
-            if not force and stamp == self._stamp:
-                return False
-            self._stamp = stamp
-            from engine.config import load_engine_config
-            from engine.config_files import ConfigError
-
             try:
-                config = load_engine_config(self._config_path, self._environ or None)
-                self._routes = [CompiledRoute.compile(r) for r in config.routes]
-            except (ConfigError, ValueError) as exc:
-                log.error("routes not reloaded, the configuration has problems (keeping the previous routes):\n%s", exc)
-                return False
-            log.info("routes reloaded: %d routes, %d enabled", len(self._routes),
-                     sum(1 for r in self._routes if r.config.enabled))
-            return True
+                return self._reload(force)
+            finally:
+                self._checked = time.monotonic()
+
+    def _reload(self, force: bool) -> bool:
+        stamp = self._file_stamp()
+        if not force and stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        from engine.config import load_engine_config
+        from engine.config_files import ConfigError
+
+        try:
+            config = load_engine_config(self._config_path, self._environ or None)
+            self._routes = [CompiledRoute.compile(r) for r in config.routes]
+        except (ConfigError, ValueError) as exc:
+            log.error("routes not reloaded, the configuration has problems (keeping the previous routes):\n%s", exc)
+            return False
+        log.info("routes reloaded: %d routes, %d enabled", len(self._routes),
+                 sum(1 for r in self._routes if r.config.enabled))
+        return True
 
     @property
     def routes(self) -> list[RouteConfig]:

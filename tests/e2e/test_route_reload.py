@@ -44,7 +44,9 @@ def edit_route(config, **changes) -> None:
     data = yaml.safe_load(config.read_text())
     route = next(r for r in data["routes"] if r["name"] == "to-files")
     route.update(changes)
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    edited = config.with_suffix(".edited")
+    edited.write_text(yaml.safe_dump(data, sort_keys=False))
+    edited.replace(config)                    # as an editor saves: the engine never reads half a file
     time.sleep(EDIT_SETTLES_SECONDS)
 
 

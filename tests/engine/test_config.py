@@ -57,7 +57,8 @@ def test_invalid_yaml_names_the_line(tmp_path):
     assert "not valid YAML" in str(error.value)
 
 
-ROUTE_CONFIG = "destinations:\n  - name: d\n    type: file\n    directory: out\nroutes:\n  - name: r\n    destinations: [d]\n"
+ROUTE_CONFIG = ("destinations:\n  - name: d\n    type: file\n    directory: out\n"
+                "routes:\n  - name: r\n    destinations: [d]\n")
 
 
 def test_a_misspelled_match_key_is_refused_instead_of_matching_everything(tmp_path):
@@ -78,7 +79,8 @@ def test_an_unknown_route_key_is_refused(tmp_path):
 
 def test_route_fhirpath_that_does_not_compile_is_named_by_line_and_path(tmp_path):
     path = tmp_path / "engine.yaml"
-    path.write_text(ROUTE_CONFIG + "    match:\n      where:\n        - \"gender = 'female'\"\n        - \"name.where(\"\n")
+    path.write_text(ROUTE_CONFIG + "    match:\n      where:\n"
+                    "        - \"gender = 'female'\"\n        - \"name.where(\"\n")
     with pytest.raises(ConfigError) as error:
         load_engine_config(path, environ={})
     assert f"{path}:11: routes.0.match.where.1: not valid FHIRPath" in str(error.value)
