@@ -69,6 +69,13 @@ class CircuitBreaker:
             log.info("destination %s answered the probe: circuit closed", destination)
         self.state.delete(tripped, probe, failures)
 
+    def released(self, destination: str) -> None:
+        """A call that gave no verdict (it needed a dependency first, or was rate limited) frees the probe
+        slot, so the next caller probes instead of everyone waiting :data:`PROBE_SECONDS` for a verdict."""
+        _, tripped, probe, _ = self._keys(destination)
+        if self.state.remaining(tripped) > 0:
+            self.state.delete(probe)
+
     def failed(self, destination: str) -> None:
         settings = self.settings.get(destination, BreakerSettings())
         if not settings.enabled:

@@ -72,7 +72,7 @@ class EngineConfig:
 
 
 def _cross_check(data: dict[str, Any], lines: dict[tuple, int]) -> list[str]:
-    """What the schema cannot say: unique names, routes naming destinations that exist."""
+    """What the schema cannot say: unique names, routes naming destinations that exist, FHIRPath that compiles."""
     problems = []
     for section in ("channels", "destinations", "routes"):
         seen: set[str] = set()
@@ -86,6 +86,23 @@ def _cross_check(data: dict[str, Any], lines: dict[tuple, int]) -> list[str]:
             if name not in destination_names:
                 problems.append(f"{lines.get(('routes', i, 'destinations', j), 1)}: routes.{i}.destinations.{j}: "
                                 f"no destination named {name!r}")
+        problems += _fhirpath_problems(route, i, lines)
+    return problems
+
+
+def _fhirpath_problems(route: dict[str, Any], index: int, lines: dict[tuple, int]) -> list[str]:
+    """A route's FHIRPath criteria that do not compile, by file line and path."""
+    from engine.route_rules import compile_criterion, where_expressions  # route_rules builds on this module
+
+    where = (route.get("match") or {}).get("where")
+    problems = []
+    for j, expression in enumerate(where_expressions(route.get("match") or {})):
+        at = ("routes", index, "match", "where") + (() if isinstance(where, str) else (j,))
+        try:
+            compile_criterion(expression)
+        except ValueError as exc:
+            problems.append(f"{lines.get(at, lines.get(at[:4], 1))}: {'.'.join(map(str, at))}: "
+                            f"not valid FHIRPath ({exc})")
     return problems
 
 

@@ -1,7 +1,8 @@
 """Parked deliveries (the dead letters): list them, and send them again one by one or in bulk.
 
 A retry resets the outbox row (attempts, age) and gives it a fresh idempotency key, since it
-follows a fix at the destination; the row's history stays in the sync log.
+follows a fix at the destination; the row's history stays in the sync log, where the retry's
+``requested`` row starts a new round of attempt numbers (see :func:`engine.sync_log.attempt_logged`).
 """
 
 from __future__ import annotations

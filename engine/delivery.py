@@ -19,11 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.outbound.base import (Delivered, DeliveryItem, Destination, NeedsDependency, Outcome, Rejected,
-                                      RetryLater, Skipped)
+                                      RetryLater, Skipped, Throttled)
 from engine import sync_log
 from engine.circuit_breaker import CircuitBreaker
 from engine.db import Database
-from engine.dependencies import Park, Ready, Wait, ensure_dependency, release_waiters
+from engine.dependencies import Park, Ready, RouteOf, Wait, ensure_dependency, release_waiters
 from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, ResourceVersion, utcnow
 from engine.outbox import announce
 from engine.retry_policy import RetryPolicy
@@ -46,6 +46,8 @@ Transform = Callable[[str | None, dict[str, Any]], dict[str, Any]]
 class Claim:
     delivery_id: int
     attempt: int
+    #: Operator retries before this claim: attempts are numbered anew in each round.
+    round: int
     destination: str
     item: DeliveryItem
 
@@ -61,7 +63,8 @@ class DeliveryService:
 
     def __init__(self, database: Database, destinations: dict[str, Destination], policies: dict[str, RetryPolicy],
                  enqueue: Callable[..., None], lease_seconds: float = 60.0,
-                 breaker: CircuitBreaker | None = None, transform: Transform | None = None):
+                 breaker: CircuitBreaker | None = None, transform: Transform | None = None,
+                 route_of: RouteOf | None = None):
         self.database = database
         self.destinations = destinations
         self.policies = policies
@@ -69,6 +72,8 @@ class DeliveryService:
         self.lease = timedelta(seconds=lease_seconds)
         self.breaker = breaker
         self.transform = transform
+        #: The route a dependency delivered first goes by (see :func:`engine.dependencies.ensure_dependency`).
+        self.route_of = route_of
 
     # The one entry point ---------------------------------------------------------------
 
@@ -97,7 +102,7 @@ class DeliveryService:
             self._announce([claim.delivery_id], delay)
         self._announce(follow_up)
 
-    def _tell_breaker(self, destination: str, outcome: Outcome) -> None:
+    def _tell_breaker(self, destination: str, outcome: Outcome | None) -> None:
         if self.breaker is None:
             return
         try:
@@ -106,6 +111,8 @@ class DeliveryService:
                 self.breaker.failed(destination)
             elif isinstance(outcome, (Delivered, Rejected)):
                 self.breaker.succeeded(destination)
+            else:  # no verdict on the destination's health (a dependency first, a rate limit, nothing to do)
+                self.breaker.released(destination)
         except Exception:
             log.warning("circuit breaker state unavailable for %s", destination)
 
@@ -137,12 +144,6 @@ class DeliveryService:
             follow_up.append(newer)
             self._finished(session, delivery, follow_up, now)
             return None
-        pause = self._breaker_pause(delivery.destination)
-        if pause is not None:
-            # The destination is paused: come back when the breaker allows, without spending an attempt.
-            delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
-            later.append((delivery.id, pause))
-            return None
         version = session.get(ResourceVersion, (delivery.resource_type, delivery.resource_id, delivery.resource_version))
         resource, deleted = self._content(session, delivery, version)
         if resource is None:
@@ -150,6 +151,13 @@ class DeliveryService:
             delivery.last_error = "the resource version is not in the repository and there is nothing to send"
             sync_log.record(session, delivery, sync_log.SKIPPED, delivery.last_error)
             self._finished(session, delivery, follow_up, now)
+            return None
+        # Asked last, once the destination will be called: a half-open breaker's probe slot is taken here.
+        pause = self._breaker_pause(delivery.destination)
+        if pause is not None:
+            # The destination is paused: come back when the breaker allows, without spending an attempt.
+            delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
+            later.append((delivery.id, pause))
             return None
         self._account_for_lost_attempt(session, delivery)
         # Atomic claim: only one worker wins even if two got the same queue message.
@@ -161,6 +169,7 @@ class DeliveryService:
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
+            self._tell_breaker(delivery.destination, None)  # another worker won the claim: free a probe slot
             return None
         if self.transform is not None:
             resource = self.transform(delivery.route, resource)
@@ -168,8 +177,8 @@ class DeliveryService:
             delivery.id, resource, self._remote_id(session, delivery.destination, delivery.resource_type,
                                                    delivery.resource_id),
             self._lookup_remote(delivery.destination), self._idempotency_key(delivery), deleted=deleted,
-            resource_of=self._lookup_resource, version=delivery.resource_version)
-        return Claim(delivery.id, delivery.attempts + 1, delivery.destination, item)
+            resource_of=self._lookup_resource, version=delivery.resource_version, attempt=delivery.attempts + 1)
+        return Claim(delivery.id, delivery.attempts + 1, delivery.operator_retries or 0, delivery.destination, item)
 
     def _breaker_pause(self, destination: str) -> float | None:
         if self.breaker is None:
@@ -245,9 +254,12 @@ class DeliveryService:
         """Write the attempt's result; returns a retry delay in seconds when the delivery is to be tried again."""
         now = utcnow()
         delivery = session.get(Delivery, claim.delivery_id)
-        if delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt:
-            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once.
-            if not sync_log.attempt_logged(session, delivery.id, claim.attempt):
+        if (delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt
+                or (delivery.operator_retries or 0) != claim.round):
+            # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once
+            # (an attempt of an earlier round is on record already: the delivery was parked after it).
+            if (delivery.operator_retries or 0) == claim.round and not sync_log.attempt_logged(
+                    session, delivery.id, claim.attempt):
                 sync_log.record(session, delivery, sync_log.FAILED,
                                 f"result discarded, the lease ran out during the attempt: {_describe(outcome)}",
                                 attempt=claim.attempt)
@@ -268,6 +280,8 @@ class DeliveryService:
             return None
         if isinstance(outcome, NeedsDependency):
             return self._wait_for(session, delivery, claim, outcome, follow_up, now)
+        if isinstance(outcome, Throttled):
+            return self._throttled(session, delivery, outcome, now)
         return self._failed(session, delivery, claim, outcome, follow_up, now)
 
     def _failed(self, session: Session, delivery: Delivery, claim: Claim, outcome: RetryLater | Rejected,
@@ -288,10 +302,28 @@ class DeliveryService:
                         attempt=claim.attempt)
         return delay
 
+    @staticmethod
+    def _throttled(session: Session, delivery: Delivery, outcome: Throttled, now) -> float:
+        """The engine's own rate limit held the request back: wait for a slot, without spending an attempt.
+
+        Like a breaker pause, this is the engine pacing itself, not the destination failing; a
+        backlog larger than the budget must not use up deliveries' attempts. Look-ups already
+        sent get a row of their own, outside the attempt count, so every request is on record.
+        """
+        delivery.attempts -= 1
+        if outcome.sent:
+            sync_log.record(session, delivery, sync_log.THROTTLED,
+                            f"{outcome.reason} after {', '.join(outcome.sent)}; not counted as an attempt, "
+                            f"next try in {outcome.retry_after:.1f}s")
+        delivery.status, delivery.last_error = DeliveryStatus.PENDING, outcome.reason[:MAX_DETAIL]
+        delivery.next_attempt_at = now + timedelta(seconds=outcome.retry_after)
+        delivery.enqueued_at = now
+        return outcome.retry_after
+
     def _wait_for(self, session: Session, delivery: Delivery, claim: Claim, outcome: NeedsDependency,
                   follow_up: list[int], now) -> float | None:
         """Deliver the dependency first; this delivery waits for it and is announced when it finishes."""
-        decision = ensure_dependency(session, delivery, outcome.reference)
+        decision = ensure_dependency(session, delivery, outcome.reference, self.route_of)
         if isinstance(decision, Park):
             delivery.last_error = decision.reason[:MAX_DETAIL]
             self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, utcnow
 from engine.routing import order_key
+
+
+#: The route that would carry a stored version to a destination: (session, resource, version, destination).
+RouteOf = Callable[[Session, dict[str, Any], int, str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,13 @@ class Ready:
     """The destination already holds the dependency (it arrived meanwhile): try again now."""
 
 
-def ensure_dependency(session: Session, dependent: Delivery, reference: str) -> Wait | Park | Ready:
-    """Find or create the delivery of ``reference``'s current version to the dependent's destination."""
+def ensure_dependency(session: Session, dependent: Delivery, reference: str,
+                      route_of: RouteOf | None = None) -> Wait | Park | Ready:
+    """Find or create the delivery of ``reference``'s current version to the dependent's destination.
+
+    A created delivery goes by the route that would carry that resource there (``route_of``), so
+    it is sent through that route's transform as if it had been routed itself.
+    """
     resource_type, _, local_id = reference.partition("/")
     destination = dependent.destination
     if session.get(CrossReference, (destination, resource_type, local_id)) is not None:
@@ -65,10 +75,12 @@ def ensure_dependency(session: Session, dependent: Delivery, reference: str) -> 
     if parked is not None:
         return Park(f"depends on {reference}, whose delivery {parked.id} is parked: {parked.last_error or ''}")
     now = utcnow()
+    content = json.loads(record.content)
     created = Delivery(
         destination=destination, resource_type=resource_type, resource_id=local_id,
-        resource_version=record.version_id, order_key=order_key(json.loads(record.content)),
-        origin=dependent.origin, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+        resource_version=record.version_id, order_key=order_key(content), origin=dependent.origin,
+        route=route_of(session, content, record.version_id, destination) if route_of else None,
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
         enqueued_at=now, created_at=now, updated_at=now)
     session.add(created)
     session.flush()

@@ -33,13 +33,11 @@ from engine.fhir_search import matching_ids
 from engine.fhir_search_params import parse_search, query_pairs
 from engine.outbox import announce
 from engine.repository import FhirRepository, VersionConflict, WriteOutcome
-from engine.routing import Router, Source
+from engine.routing import API_CHANNEL, Router, Source
 from engine.validation import ResourceInvalid
 
 log = logging.getLogger(__name__)
 
-#: The channel API writes are routed as (routes may match on it).
-API_CHANNEL = "fhir-api"
 #: FHIR's id grammar.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 

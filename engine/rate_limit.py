@@ -15,6 +15,9 @@ DEFAULT_MAX_WAIT_SECONDS = 10.0
 WINDOW_SECONDS = 60
 #: Pause between two tries for a slot (seconds).
 POLL_SECONDS = 0.05
+#: Share of a delivery's lease a request may spend waiting for a slot: the wait happens while the
+#: delivery is claimed, and a wait past the lease would look like a worker that went away.
+LEASE_SHARE = 0.25
 
 
 class RateLimit:
@@ -27,10 +30,12 @@ class RateLimit:
     """
 
     def __init__(self, backend: RateLimiterBackend, key: str, per_minute: int,
-                 max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS):
+                 max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS, window_seconds: int = WINDOW_SECONDS):
         self.per_minute = per_minute
         self.max_wait = max_wait_seconds
-        self._limiter = WindowRateLimiter(backend, f"rate:{key}", limit=per_minute, window=WINDOW_SECONDS)
+        # ``window_seconds`` other than a minute only for tests that cannot wait minutes.
+        self.window = window_seconds
+        self._limiter = WindowRateLimiter(backend, f"rate:{key}", limit=per_minute, window=window_seconds)
 
     def wait(self) -> float | None:
         """Take a slot, waiting up to ``max_wait``; ``None`` when taken, else seconds to come back after."""
@@ -41,21 +46,28 @@ class RateLimit:
                     return None
             if time.monotonic() >= deadline:
                 # A slot frees within a second of the window sliding on; spread the returns.
-                return 1.0 + min(WINDOW_SECONDS / max(self.per_minute, 1), WINDOW_SECONDS)
+                return 1.0 + min(self.window / max(self.per_minute, 1), self.window)
             time.sleep(POLL_SECONDS)
 
 
-def build_rate_limits(broker_url: str, namespace: str, scaled: bool,
-                      per_minute: dict[str, int]) -> dict[str, RateLimit]:
-    """One limit per destination that has one, on Redis when the workers share a Redis broker."""
+def build_rate_limits(redis_url: str | None, namespace: str, per_minute: dict[str, int],
+                      lease_seconds: float | None = None) -> dict[str, RateLimit]:
+    """One limit per destination that has one, on the shared Redis if there is one
+    (:func:`engine.shared_state.shared_redis_url`), else in this process's memory.
+
+    A request waits for a slot at most :data:`DEFAULT_MAX_WAIT_SECONDS`, and at most
+    :data:`LEASE_SHARE` of ``lease_seconds``; then the delivery waits its turn without an attempt.
+    """
     if not per_minute:
         return {}
-    if scaled and broker_url.startswith(("redis://", "rediss://", "unix://")):
+    if redis_url:
         from dramatiq.rate_limits.backends import RedisBackend
 
-        backend: RateLimiterBackend = RedisBackend(url=broker_url)
+        backend: RateLimiterBackend = RedisBackend(url=redis_url)
     else:
         from dramatiq.rate_limits.backends import StubBackend
 
         backend = StubBackend()
-    return {name: RateLimit(backend, f"{namespace}:{name}", limit) for name, limit in per_minute.items()}
+    max_wait = DEFAULT_MAX_WAIT_SECONDS if lease_seconds is None else min(DEFAULT_MAX_WAIT_SECONDS,
+                                                                            lease_seconds * LEASE_SHARE)
+    return {name: RateLimit(backend, f"{namespace}:{name}", limit, max_wait) for name, limit in per_minute.items()}

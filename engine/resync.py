@@ -1,6 +1,9 @@
 """Manual resync (the seed's "manual sync"): deliver a patient again, with their appointments,
 documents and invoices, to one destination or to every destination their routes name.
 
+Each record goes only where an enabled route would send it now (criteria on its content, and
+on the channel and message type of the message that wrote it), through that route's transform.
+
 It re-enters the line at routing: new outbox rows for the current versions, marked
 ``manual``. The destinations update what they already hold (through the cross-reference),
 so a resync never duplicates a record.
@@ -15,7 +18,7 @@ from engine.db import Database
 from engine.models import Delivery, DeliveryStatus, SyncAction, utcnow
 from engine.patients import patient_records, resolve_patient
 from engine.repository import FhirRepository
-from engine.routing import Router, Source, order_key
+from engine.routing import Router, order_key
 
 
 class UnknownDestination(LookupError):
@@ -41,14 +44,15 @@ def resync_patient(database: Database, repository: FhirRepository, router: Route
         patient_id = resolve_patient(session, repository, patient)
         result = ResyncResult(patient_id)
         for resource in [repository.current(session, "Patient", patient_id), *patient_records(session, patient_id)]:
-            routes = dict((d, r) for r, d in router.matching_routes(resource, Source()))
-            targets = [destination] if destination else router.destinations_for_type(resource["resourceType"])
             version = int(resource["meta"]["versionId"])
-            for target in targets:
+            # Only where a route sends this record now (criteria on content, channel, message type), with its transform.
+            for route, target in router.routes_again(session, resource, version):
+                if destination is not None and target != destination:
+                    continue
                 delivery = Delivery(
                     destination=target, resource_type=resource["resourceType"], resource_id=resource["id"],
                     resource_version=version, order_key=order_key(resource), origin=SyncAction.MANUAL,
-                    route=routes.get(target), status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+                    route=route, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
                     enqueued_at=None, created_at=now, updated_at=now)
                 session.add(delivery)
                 session.flush()

@@ -8,12 +8,19 @@ from datetime import datetime
 
 from engine.config import RetryPolicyConfig
 
+#: The shortest backoff drawn (seconds, or the ceiling when that is lower): full jitter can draw
+#: about 0, and an immediate retry would only meet the same passing fault again.
+JITTER_FLOOR_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter, capped, honouring the destination's ``Retry-After``.
 
-    Example: with ``min_backoff_seconds=2`` the third attempt waits between 2 and 8 seconds.
+    After ``n`` failed attempts the wait is drawn uniformly from 0 to
+    ``min(max_backoff_seconds, min_backoff_seconds * 2 ** (n - 1))`` ("full jitter"), and is at
+    least :data:`JITTER_FLOOR_SECONDS`. Example: with ``min_backoff_seconds=2`` the wait after
+    the third attempt is between 0.1 and 8 seconds.
     """
 
     max_attempts: int = 12
@@ -28,7 +35,7 @@ class RetryPolicy:
     def delay(self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after ``attempts`` failed attempts."""
         ceiling = min(self.max_backoff_seconds, self.min_backoff_seconds * (2 ** max(attempts - 1, 0)))
-        delay = (rng or random).uniform(self.min_backoff_seconds, max(ceiling, self.min_backoff_seconds))
+        delay = max((rng or random).uniform(0.0, ceiling), min(JITTER_FLOOR_SECONDS, ceiling))
         return max(delay, retry_after or 0.0)
 
     def exhausted(self, attempts: int, created_at: datetime, now: datetime) -> bool:

@@ -32,6 +32,23 @@ def _drop(node: Any, path: list[str]) -> None:
         _drop(node.get(path[0]), path[1:])
 
 
+def where_expressions(match: dict[str, Any]) -> list[str]:
+    """A route's ``match.where``: one FHIRPath expression or a list of them."""
+    where = match.get("where") or []
+    return [where] if isinstance(where, str) else list(where)
+
+
+def compile_criterion(expression: str) -> Callable[[dict], list]:
+    """Compile one FHIRPath criterion; ``ValueError`` saying why when it is not valid."""
+    try:
+        criterion = compile_fhirpath(expression)
+        # Some mistakes (a function's arity) only show when evaluated: try it on an empty resource.
+        criterion({"resourceType": "Basic"})
+    except Exception as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    return criterion
+
+
 @dataclass
 class CompiledRoute:
     """A route ready to match and transform resources.
@@ -48,16 +65,11 @@ class CompiledRoute:
     @classmethod
     def compile(cls, config: RouteConfig) -> "CompiledRoute":
         """Raise ``ValueError`` naming the route when a FHIRPath expression does not compile."""
-        where = config.match.get("where") or []
-        expressions = [where] if isinstance(where, str) else list(where)
         compiled = []
-        for expression in expressions:
+        for expression in where_expressions(config.match):
             try:
-                criterion = compile_fhirpath(expression)
-                # Some mistakes (a function's arity) only show when evaluated: try it on an empty resource.
-                criterion({"resourceType": "Basic"})
-                compiled.append(criterion)
-            except Exception as exc:
+                compiled.append(compile_criterion(expression))
+            except ValueError as exc:
                 raise ValueError(f"route {config.name}: match.where is not valid FHIRPath: {exc}") from None
         return cls(config, compiled)
 

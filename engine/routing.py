@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import RouteConfig
-from engine.models import Delivery, DeliveryStatus, ResourceVersion, utcnow
+from engine.models import Delivery, DeliveryStatus, Message, ResourceVersion, utcnow
 from engine.repository import WriteOutcome
 from engine.route_rules import CompiledRoute
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 PATIENT_REFERENCE_PATHS = ("subject", "patient", "beneficiary")
 #: How often the router looks at the configuration file for an edit (seconds).
 RELOAD_CHECK_SECONDS = 1.0
+#: The channel API writes are routed as (routes may match on it).
+API_CHANNEL = "fhir-api"
 
 
 def patient_reference(resource: dict[str, Any]) -> str | None:
@@ -58,6 +60,14 @@ class Source:
 
     channel: str | None = None
     message_type: str | None = None
+
+
+def recorded_source(session: Session, resource_type: str, resource_id: str, version_id: int) -> Source:
+    """Where a stored version came from, for routing it again (a resync, a dependency): the channel
+    and message type of the message that wrote it; a version no message wrote came through the FHIR API."""
+    version = session.get(ResourceVersion, (resource_type, resource_id, version_id))
+    message = session.get(Message, version.message_id) if version is not None and version.message_id else None
+    return Source(message.channel, message.message_type) if message is not None else Source(API_CHANNEL)
 
 
 class Router:
@@ -92,24 +102,31 @@ class Router:
         """Re-read the routes when the configuration file changed; a bad edit keeps the old routes."""
         if self._config_path is None or (not force and time.monotonic() - self._checked < RELOAD_CHECK_SECONDS):
             return False
+        # The time of the check is noted when it is over: a thread that arrives during a reload
+        # waits for it on the lock rather than going on with the routes being replaced.
         with self._lock:
-            self._checked = time.monotonic()
-            stamp = self._file_stamp()
-            if not force and stamp == self._stamp:
-                return False
-            self._stamp = stamp
-            from engine.config import load_engine_config
-            from engine.config_files import ConfigError
-
             try:
-                config = load_engine_config(self._config_path, self._environ or None)
-                self._routes = [CompiledRoute.compile(r) for r in config.routes]
-            except (ConfigError, ValueError) as exc:
-                log.error("routes not reloaded, the configuration has problems (keeping the previous routes):\n%s", exc)
-                return False
-            log.info("routes reloaded: %d routes, %d enabled", len(self._routes),
-                     sum(1 for r in self._routes if r.config.enabled))
-            return True
+                return self._reload(force)
+            finally:
+                self._checked = time.monotonic()
+
+    def _reload(self, force: bool) -> bool:
+        stamp = self._file_stamp()
+        if not force and stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        from engine.config import load_engine_config
+        from engine.config_files import ConfigError
+
+        try:
+            config = load_engine_config(self._config_path, self._environ or None)
+            self._routes = [CompiledRoute.compile(r) for r in config.routes]
+        except (ConfigError, ValueError) as exc:
+            log.error("routes not reloaded, the configuration has problems (keeping the previous routes):\n%s", exc)
+            return False
+        log.info("routes reloaded: %d routes, %d enabled", len(self._routes),
+                 sum(1 for r in self._routes if r.config.enabled))
+        return True
 
     @property
     def routes(self) -> list[RouteConfig]:
@@ -133,18 +150,19 @@ class Router:
     def destinations_for(self, resource: dict[str, Any], source: Source) -> list[str]:
         return [destination for _, destination in self.matching_routes(resource, source)]
 
-    def destinations_for_type(self, resource_type: str) -> list[str]:
-        """Active destinations any enabled route sends this resource type to (for a manual resync)."""
-        self.reload_if_changed()
-        found: list[str] = []
-        for route in self._routes:
-            types = route.config.match.get("resource_types")
-            if route.config.enabled and (not types or resource_type in types):
-                found += [d for d in route.config.destinations if d in self.active_destinations and d not in found]
-        return found
+    def routes_again(self, session: Session, resource: dict[str, Any], version_id: int) -> list[tuple[str, str]]:
+        """(route, destination) pairs for a stored version routed again, as its source was routed."""
+        return self.matching_routes(resource, recorded_source(session, resource["resourceType"], resource["id"],
+                                                              version_id))
+
+    def route_to(self, session: Session, resource: dict[str, Any], version_id: int, destination: str) -> str | None:
+        """The route that would carry a stored version to ``destination`` (its transform applies), if any."""
+        return next((route for route, target in self.routes_again(session, resource, version_id)
+                     if target == destination), None)
 
     def transform(self, route_name: str | None, resource: dict[str, Any]) -> dict[str, Any]:
         """Apply a route's transforms (none for deliveries no route planned, such as dependencies)."""
+        self.reload_if_changed()  # a worker process plans nothing: this is where it sees an edited route
         route = next((r for r in self._routes if r.name == route_name), None) if route_name else None
         return route.apply(resource) if route is not None else resource
 

@@ -27,7 +27,7 @@ from engine.repository import FhirRepository
 from engine.retry_policy import RetryPolicy
 from engine.routing import Router
 from engine.settings import Settings
-from engine.shared_state import build_shared_state
+from engine.shared_state import build_shared_state, shared_redis_url
 from engine.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -93,13 +93,15 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     store = MessageStore(database)
     repository = FhirRepository(database)
     scaled = not settings.in_process_broker
-    rate_limits = build_rate_limits(settings.broker_url, settings.queue_namespace, scaled,
+    shared_redis = shared_redis_url(settings.broker_url, settings.shared_state_url, scaled)
+    rate_limits = build_rate_limits(shared_redis, settings.queue_namespace,
                                     {d.name: int(d.options["rate_limit_per_minute"]) for d in config.destinations
-                                     if str(d.options.get("rate_limit_per_minute") or "").strip()})
+                                     if str(d.options.get("rate_limit_per_minute") or "").strip()},
+                                    settings.delivery_lease_seconds)
     destinations = {d.name: built for d in config.destinations
                     if (built := build_destination(d, rate_limits.get(d.name))) is not None}
     policies = {d.name: RetryPolicy.from_config(d.retry) for d in config.destinations}
-    breaker = CircuitBreaker(build_shared_state(settings.broker_url, settings.queue_namespace, scaled),
+    breaker = CircuitBreaker(build_shared_state(shared_redis, settings.queue_namespace),
                              {d.name: BreakerSettings(**(d.options.get("circuit_breaker") or {}))
                               for d in config.destinations})
     router = Router(config.routes, set(destinations), config_path=Path(config.source),
@@ -110,7 +112,7 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     holder: dict[str, DeliveryService] = {}
     queue = DeliveryQueue(broker, lambda delivery_id: holder["service"].run(delivery_id), settings.queue_namespace)
     delivery = DeliveryService(database, destinations, policies, queue.enqueue, settings.delivery_lease_seconds,
-                               breaker=breaker, transform=router.transform)
+                               breaker=breaker, transform=router.transform, route_of=router.route_to)
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)

@@ -64,6 +64,8 @@ class Settings:
     broker_url: str = IN_PROCESS_BROKER
     #: Prefix of the broker's queues, so several engines can share one Redis.
     queue_namespace: str = "carebridge"
+    #: Redis for the state worker processes share (rate limits, circuit breakers) when the broker is not Redis.
+    shared_state_url: str = ""
     config_path: Path = Path(DEFAULT_CONFIG_PATH)
     bind_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -91,6 +93,7 @@ class Settings:
             database_url=database_url,
             broker_url=env.get("CAREBRIDGE_BROKER_URL") or IN_PROCESS_BROKER,
             queue_namespace=env.get("CAREBRIDGE_QUEUE_NAMESPACE") or "carebridge",
+            shared_state_url=env.get("CAREBRIDGE_SHARED_STATE_URL") or "",
             config_path=Path(env.get("CAREBRIDGE_CONFIG") or DEFAULT_CONFIG_PATH),
             bind_host=env.get("CAREBRIDGE_BIND_HOST") or "127.0.0.1",
             http_port=_int(env, "CAREBRIDGE_HTTP_PORT", 8080),

@@ -4,9 +4,15 @@ scaled mode, in memory in the embedded mode. The circuit breaker keeps its state
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+#: URL schemes of a Redis server.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class SharedState(Protocol):
@@ -81,10 +87,30 @@ class RedisState:
             self.client.delete(*(self.prefix + key for key in keys))
 
 
-def build_shared_state(broker_url: str, namespace: str, scaled: bool) -> SharedState:
-    """Redis state when the workers share a Redis broker, else this process's memory."""
-    if scaled and broker_url.startswith(("redis://", "rediss://", "unix://")):
+def shared_redis_url(broker_url: str, state_url: str, scaled: bool) -> str | None:
+    """The Redis that holds what worker processes share: ``CAREBRIDGE_SHARED_STATE_URL``, else a
+    Redis broker; ``None`` in the embedded mode (one process).
+
+    A scaled broker that is not Redis (RabbitMQ) with no such URL is warned about: each process
+    then keeps its own rate limit and circuit breaker, so the budget is multiplied by the number
+    of processes and one process's breaker does not pause the others.
+    """
+    if not scaled:
+        return None
+    if state_url:
+        return state_url
+    if broker_url.startswith(REDIS_SCHEMES):
+        return broker_url
+    log.warning("CAREBRIDGE_BROKER_URL is not Redis and CAREBRIDGE_SHARED_STATE_URL is not set: each worker "
+                "process keeps its own rate limits and circuit breakers; set CAREBRIDGE_SHARED_STATE_URL to a "
+                "Redis URL to share them")
+    return None
+
+
+def build_shared_state(redis_url: str | None, namespace: str) -> SharedState:
+    """Redis state when there is a shared Redis (see :func:`shared_redis_url`), else this process's memory."""
+    if redis_url:
         import redis
 
-        return RedisState(redis.Redis.from_url(broker_url), f"{namespace}:")
+        return RedisState(redis.Redis.from_url(redis_url), f"{namespace}:")
     return MemoryState()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import Delivery, ResourceVersion, SyncLogEntry, utcnow
+from engine.models import Delivery, ResourceVersion, SyncAction, SyncLogEntry, utcnow
 from engine.routing import patient_reference
 
 #: Longest reason kept on a delivery or sync-log row.
@@ -21,6 +21,8 @@ MAX_DETAIL = 2000
 SUCCEEDED, FAILED, PARKED, WAITING, SKIPPED = "success", "failed", "parked", "waiting", "skipped"
 #: A newer version replaced the delivery before it was attempted (no attempt was made).
 SUPERSEDED = "superseded"
+#: The engine's own rate limit held a delivery back after some look-ups were sent (not an attempt).
+THROTTLED = "throttled"
 #: An operator asked for something (a retry, a resync); the details say what.
 REQUESTED = "requested"
 
@@ -50,6 +52,15 @@ def record(session: Session, delivery: Delivery, status: str, details: str, *, a
 
 
 def attempt_logged(session: Session, delivery_id: int, attempt: int) -> bool:
-    """Whether a row already accounts for this attempt (a lease that ran out is logged once)."""
-    return session.scalar(select(SyncLogEntry.id).where(
-        SyncLogEntry.delivery_id == delivery_id, SyncLogEntry.attempt == attempt).limit(1)) is not None
+    """Whether a row of the current round already accounts for this attempt (a lease that ran out is logged once).
+
+    An operator's retry starts a new round numbered from attempt 1 again (see
+    :mod:`engine.dead_letters`); the rows before its request row belong to earlier rounds.
+    """
+    query = select(SyncLogEntry.id).where(SyncLogEntry.delivery_id == delivery_id, SyncLogEntry.attempt == attempt)
+    round_start = session.scalar(select(func.max(SyncLogEntry.id)).where(
+        SyncLogEntry.delivery_id == delivery_id, SyncLogEntry.status == REQUESTED,
+        SyncLogEntry.action == SyncAction.RETRY))
+    if round_start is not None:
+        query = query.where(SyncLogEntry.id > round_start)
+    return session.scalar(query.limit(1)) is not None

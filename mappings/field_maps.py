@@ -167,6 +167,9 @@ class FieldMap:
     collection: str
     fields: dict[str, Any]
     external_id: _Value | None = None
+    #: The destination's field that carries ``external_id``, and the field a 409 answer names the existing record in.
+    external_id_field: str | None = None
+    existing_id_field: str | None = None
     url_fields: dict[str, _Value] = field(default_factory=dict)
     condition: Callable[[dict], list] | None = None
     upload: dict[str, _Value] | None = None
@@ -190,11 +193,15 @@ class FieldMap:
             return Removal(None, {}) if deleted else None
         return self.removal if self.removal.applies_to(resource, deleted) else None
 
+    def external_key(self, body: dict) -> str | None:
+        """The key a rendered record carries (``external_id``), if the map has one."""
+        return body.get(self.external_id_field) if self.external_id_field else None
+
     def render(self, resource: dict, remote_id_of: Callable[[str], str | None]) -> tuple[dict, str]:
         """The destination's record and the collection path it goes to."""
         body = _render_object(self.fields, resource, remote_id_of)
         if self.external_id is not None:
-            body["externalId"] = self.external_id.evaluate(resource, remote_id_of)
+            body[self.external_id_field] = self.external_id.evaluate(resource, remote_id_of)
         url_values = {name: value.evaluate(resource, remote_id_of) for name, value in self.url_fields.items()}
         collection = re.sub(r"\{(\w+)\}", lambda m: str(url_values[m.group(1)]), self.collection)
         return body, collection
@@ -206,7 +213,10 @@ def load_field_map(path: Path, schema: dict | None = None) -> FieldMap:
         return FieldMap(
             source=str(path), resource_type=data["resource_type"], kind=data.get("kind", path.stem),
             collection=data["collection"], fields=_compile_object("", data["fields"]),
-            external_id=_compile_value("externalId", data["external_id"]) if "external_id" in data else None,
+            external_id=_compile_value(data["external_id"]["field"], data["external_id"]) if "external_id" in data
+            else None,
+            external_id_field=(data.get("external_id") or {}).get("field"),
+            existing_id_field=(data.get("external_id") or {}).get("existing_field"),
             url_fields={k: _compile_value(k, v) for k, v in (data.get("url_fields") or {}).items()},
             condition=compile_fhirpath(data["when"]) if data.get("when") else None,
             upload={k: _compile_value(k, v) for k, v in data["upload"].items()} if data.get("upload") else None,

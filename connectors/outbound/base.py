@@ -27,6 +27,21 @@ class RetryLater:
 
 
 @dataclass(frozen=True)
+class Throttled:
+    """The engine's own request budget for the destination (its rate limit) is used up: come back
+    after ``retry_after`` seconds. Not an attempt: the destination was not asked to change anything.
+
+    A connector answers this only before its one request that changes the destination (the
+    look-ups and refused writes before it change nothing), so the delivery can simply wait.
+    ``sent`` names the requests already made for it (``"GET clients"``), for the sync log.
+    """
+
+    reason: str
+    retry_after: float
+    sent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Rejected:
     """A permanent failure (a 4xx the destination will repeat): park for an operator."""
 
@@ -48,7 +63,7 @@ class Skipped:
     reason: str
 
 
-Outcome = Union[Delivered, RetryLater, Rejected, NeedsDependency, Skipped]
+Outcome = Union[Delivered, RetryLater, Throttled, Rejected, NeedsDependency, Skipped]
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,8 @@ class DeliveryItem:
     resource_of: Callable[[str], dict[str, Any] | None] = lambda reference: None
     #: The local version being delivered (0 when unknown).
     version: int = 0
+    #: Which attempt of the delivery this is (1, 2, ...; 0 when unknown), the number its sync-log row carries.
+    attempt: int = 0
 
     @property
     def reference(self) -> str:

@@ -1,8 +1,8 @@
 """Carepatron as a destination: the HTTP side of shared/CAREPATRON.md.
 
 Field names come from the field maps in ``mappings/carepatron/``; this module knows only the
-transport: the ``cp-api-key`` header, create-or-update by ``externalId``, ``Idempotency-Key``,
-``409 existingId``, multipart file uploads and their size limit, problem+json errors,
+transport: the ``cp-api-key`` header, create-or-update by the key each field map names,
+``Idempotency-Key``, a 409 naming the existing record, multipart file uploads and their size limit, problem+json errors,
 ``Retry-After`` and which statuses are worth retrying.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
-                                      Skipped, Throttle)
+                                      Skipped, Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 from mappings.field_maps import FieldMap, FieldMaps, FieldMissing, MissingReference, UploadSource
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for a connection to Carepatron.
 CONNECT_TIMEOUT_SECONDS = 5.0
+#: Names the delivery and attempt on every request (``"17.2"``), so a request seen at Carepatron
+#: can be matched with its sync-log row; it carries no patient data.
+ATTEMPT_HEADER = "X-Carebridge-Attempt"
 #: Largest file Carepatron accepts (25 MiB); larger ones are parked without being sent.
 MAX_FILE_BYTES = 25 * 1024 * 1024
 
@@ -69,9 +72,13 @@ class CarepatronDestination:
         if self.throttle is not None:
             wait = self.throttle.wait()
             if wait is not None:
-                raise _Failure(RetryLater(f"{where}: the engine's rate limit for {self.name} is used up", wait))
+                raise _Failure(Throttled(f"{where}: the engine's rate limit for {self.name} is used up", wait,
+                                         tuple(self._sent)))
+        self._sent.append(where)
+        headers = {**kwargs.pop("headers", {}), ATTEMPT_HEADER: self._local.attempt}
         try:
-            response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            response = self._session.request(method, self.base_url + path, timeout=self.timeout, headers=headers,
+                                             **kwargs)
         except requests.Timeout:
             raise _Failure(RetryLater(f"{where}: Carepatron did not answer in time")) from None
         except requests.RequestException as exc:
@@ -82,18 +89,25 @@ class CarepatronDestination:
             raise _Failure(RetryLater(f"{where}: {problem_text(response)}", retry_after_seconds(response)))
         return response
 
-    def _find(self, collection: str, external_id: str) -> str | None:
-        response = self._call("GET", collection, params={"externalId": external_id})
+    @property
+    def _sent(self) -> list[str]:
+        """The requests made so far for the delivery this thread is carrying out."""
+        return self._local.__dict__.setdefault("sent", [])
+
+    def _find(self, collection: str, key_field: str, external_id: str) -> str | None:
+        response = self._call("GET", collection, params={key_field: external_id})
         if response.status_code != 200:
             raise _Failure(Rejected(f"GET {collection}: {problem_text(response)}"))
         for item in response.json().get("items") or []:
-            if item.get("externalId") == external_id:
+            if item.get(key_field) == external_id:
                 return item.get("id")
         return None
 
     # Delivering ------------------------------------------------------------------------
 
     def deliver(self, item: DeliveryItem) -> Outcome:
+        self._sent.clear()
+        self._local.attempt = f"{item.delivery_id}.{item.attempt}"
         field_map = self.field_maps.for_resource(item.resource)
         if field_map is None:
             return Rejected(f"no Carepatron field map for {item.resource['resourceType']}")
@@ -115,16 +129,17 @@ class CarepatronDestination:
                 return self._remove(collection, {**body, **removal.fields}, item, field_map)
             if field_map.upload is not None:
                 return self._upload(collection, body, item, field_map)
-            return self._upsert(collection, body, item)
+            return self._upsert(collection, body, item, field_map)
         except _Failure as failure:
             return failure.outcome
 
-    def _remote_id(self, collection: str, body: dict, item: DeliveryItem) -> str | None:
-        external_id = body.get("externalId")
-        return item.remote_id or (self._find(collection, external_id) if external_id else None)
+    def _remote_id(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> str | None:
+        external_id = field_map.external_key(body)
+        return item.remote_id or (self._find(collection, field_map.external_id_field, external_id)
+                                  if external_id else None)
 
     def _remove(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> Outcome:
-        remote_id = self._remote_id(collection, body, item)
+        remote_id = self._remote_id(collection, body, item, field_map)
         if remote_id is None:
             return Skipped(f"{item.reference} was removed before Carepatron received it; nothing to change")
         return self._put(collection, remote_id, body, f"{field_map.kind} marked removed")
@@ -135,8 +150,8 @@ class CarepatronDestination:
             return Delivered(remote_id, f"{detail}: {collection}/{remote_id}")
         return Rejected(f"PUT {collection}: {problem_text(response)}")
 
-    def _upsert(self, collection: str, body: dict, item: DeliveryItem) -> Outcome:
-        remote_id = self._remote_id(collection, body, item)
+    def _upsert(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> Outcome:
+        remote_id = self._remote_id(collection, body, item, field_map)
         if remote_id:
             response = self._call("PUT", f"{collection}/{remote_id}", json=body)
             if response.status_code in (200, 201, 204):
@@ -144,21 +159,21 @@ class CarepatronDestination:
             if response.status_code != 404:  # 404: deleted at Carepatron, so create it again
                 return Rejected(f"PUT {collection}: {problem_text(response)}")
         response = self._call("POST", collection, json=body, headers={"Idempotency-Key": item.idempotency_key})
-        return self._created(collection, response, lambda existing: self._put(
+        return self._created(collection, response, field_map, lambda existing: self._put(
             collection, existing, body, "updated (it existed)"))
 
-    def _created(self, collection: str, response: requests.Response, on_existing) -> Outcome:
+    def _created(self, collection: str, response: requests.Response, field_map: FieldMap, on_existing) -> Outcome:
         if response.status_code in (200, 201):
             created = response.json().get("id")
             return Delivered(created, f"created {collection}/{created}")
         if response.status_code == 409:
-            existing = (response.json() or {}).get("existingId")
+            existing = (response.json() or {}).get(field_map.existing_id_field) if field_map.existing_id_field else None
             if existing:
                 return on_existing(existing)
         return Rejected(f"POST {collection}: {problem_text(response)}")
 
     def _upload(self, collection: str, body: dict, item: DeliveryItem, field_map: FieldMap) -> Outcome:
-        remote_id = self._remote_id(collection, body, item)
+        remote_id = self._remote_id(collection, body, item, field_map)
         if remote_id:
             # The contract has no way to replace a file's bytes: the one uploaded stands.
             return Delivered(remote_id, f"already uploaded as {collection}/{remote_id}; Carepatron files are not replaced")
@@ -173,7 +188,7 @@ class CarepatronDestination:
                               headers={"Idempotency-Key": item.idempotency_key})
         if response.status_code == 413:
             return Rejected(f"POST {collection}: {problem_text(response)} (file too large for Carepatron)")
-        return self._created(collection, response, lambda existing: Delivered(
+        return self._created(collection, response, field_map, lambda existing: Delivered(
             existing, f"already uploaded as {collection}/{existing}"))
 
     @staticmethod

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
-                                      Throttle)
+                                      Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 
 #: The identifier system carrying the engine's logical id, for conditional updates.
@@ -78,7 +78,7 @@ class FhirServerDestination:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response | Outcome:
         if self.throttle is not None and (wait := self.throttle.wait()) is not None:
-            return RetryLater(f"the engine's rate limit for {self.name} is used up", wait)
+            return Throttled(f"the engine's rate limit for {self.name} is used up", wait)
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.Timeout:

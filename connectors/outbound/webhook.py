@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from connectors.outbound.base import Delivered, DeliveryItem, Outcome, Rejected, RetryLater, Throttle
+from connectors.outbound.base import Delivered, DeliveryItem, Outcome, Rejected, RetryLater, Throttle, Throttled
 from connectors.outbound.events import event_of
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 
@@ -51,7 +51,7 @@ class WebhookDestination:
 
     def deliver(self, item: DeliveryItem) -> Outcome:
         if self.throttle is not None and (wait := self.throttle.wait()) is not None:
-            return RetryLater(f"the engine's rate limit for {self.name} is used up", wait)
+            return Throttled(f"the engine's rate limit for {self.name} is used up", wait)
         body = json.dumps(event_of(item), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {**self.headers, "Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,

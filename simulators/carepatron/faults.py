@@ -6,6 +6,7 @@ state but before the answer is sent (a created client whose id the caller never 
 
 >>> faults.fail_next(3, status=503, method="POST", path="/clients")
 >>> faults.latency(ms=2000, phase="after")
+>>> faults.latency(ms=400, fraction=0.1, seed=7)   # a tenth of the requests, drawn reproducibly
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Rule:
             described.update(status=self.status, headers=self.headers)
         elif self.fault == "random":
             described.update(fraction=self.fraction, statuses=list(self.statuses))
+        elif self.fault == "latency":
+            described.update(seconds=self.seconds, fraction=self.fraction)
         else:
             described.update(seconds=self.seconds)
         return described
@@ -151,11 +154,19 @@ class Faults:
         method: str | Iterable[str] | None = None,
         path: str | None = None,
         kind: str | None = None,
+        fraction: float = 1.0,
+        seed: int | None = None,
     ) -> str:
-        """Hold matching requests ``ms`` milliseconds, before processing or after it."""
+        """Hold matching requests ``ms`` milliseconds, before processing or after it.
+
+        With ``fraction`` below 1 only that share of them, drawn from an RNG seeded with ``seed``;
+        ``count`` then counts the requests actually held.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("fraction must be between 0 and 1")
         return self._add(
             "latency", phase=phase, method=method, path=path, kind=kind, count=count,
-            seconds=ms / 1000,
+            seconds=ms / 1000, fraction=fraction, rng=random.Random(seed) if fraction < 1.0 else None,
         )
 
     def timeout(self, seconds: float, **where: Any) -> str:
@@ -202,6 +213,8 @@ class Faults:
                 if not rule.matches(phase, method, path, kind):
                     continue
                 if rule.fault == "latency":
+                    if rule.rng is not None and rule.rng.random() >= rule.fraction:
+                        continue  # this request is not one of the share held
                     outcome.delay += rule.seconds
                 elif outcome.status is not None or outcome.drop:
                     continue

@@ -122,7 +122,7 @@ class CarepatronSimulator:
         return self.simulation.store.content(file_id)
 
     def requests(self) -> list[dict[str, Any]]:
-        """The request log: method, path, query parameter names, idempotency key, status
+        """The request log: method, path, query parameter names, idempotency key, attempt tag, status
         (None when the connection was dropped), time and duration; never a body or a key."""
         return self.simulation.traffic.requests()
 

@@ -54,6 +54,8 @@ class Traffic:
             "path": path,
             "query": sorted({name for name, _ in parse_qsl(environ.get("QUERY_STRING", ""))}),
             "idempotencyKey": environ.get("HTTP_IDEMPOTENCY_KEY"),
+            # The caller's own request tag (Carebridge names delivery and attempt), when it sends one.
+            "attempt": environ.get("HTTP_X_CAREBRIDGE_ATTEMPT"),
             "status": None,
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "durationMs": None,

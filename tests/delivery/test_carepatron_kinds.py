@@ -70,8 +70,53 @@ def test_no_carepatron_field_name_appears_in_engine_code():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    names = ("firstName", "lastName", "clientId", "staffUserId", "startDateUtc", "invoiceNumber", "phoneNumber")
-    for folder in ("engine", "connectors", "routes"):
+    names = ("firstName", "lastName", "clientId", "staffUserId", "startDateUtc", "invoiceNumber", "phoneNumber",
+             "externalId", "existingId")
+    for folder in ("engine", "connectors", "routes", "mappings"):
         for path in (root / folder).rglob("*.py"):
             text = path.read_text()
             assert not [n for n in names if n in text], f"{path} names a Carepatron field"
+
+
+def test_a_field_map_without_the_name_of_its_key_field_is_refused_naming_file_and_path(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from engine.config_files import ConfigError
+    from mappings.field_maps import FieldMaps
+
+    maps = tmp_path / "carepatron"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "mappings" / "carepatron", maps)
+    client = maps / "client.yaml"
+    client.write_text(client.read_text().replace("  field: externalId\n", ""))
+    with pytest.raises(ConfigError) as refused:
+        FieldMaps.load(maps)
+    assert str(client) in str(refused.value) and "external_id" in str(refused.value) and "'field'" in str(
+        refused.value)
+
+
+def test_a_409_naming_the_existing_record_ends_in_an_update_of_it(make_runtime, simulator):
+    import requests
+
+    from engine.models import CrossReference, utcnow
+    from support.config import TEST_API_KEY
+
+    runtime = make_runtime()
+    existing = requests.post(simulator.base_url + "/clients", headers={"cp-api-key": TEST_API_KEY}, json={
+        "firstName": "Old", "lastName": "Name", "externalId": f"{fr.SYSTEM}|K-9"}).json()["id"]
+    outcome, ids = fr.write(runtime, fr.patient("K-9", family="Newname"), enqueue=False)
+    with runtime.database.write() as session:   # a cross-reference to a record Carepatron no longer has
+        session.add(CrossReference(destination="carepatron", resource_type="Patient", local_id=outcome.id,
+                                   remote_id="cli_gone", updated_at=utcnow()))
+    runtime.queue.enqueue(ids)
+    [done] = settle(runtime, ids)
+    assert (done.status, done.remote_id) == ("delivered", existing)
+    calls = [(c["method"], c["path"], c["status"]) for c in simulator.requests() if c["method"] != "GET"]
+    assert calls[-3:] == [("PUT", "/v1/clients/cli_gone", 404), ("POST", "/v1/clients", 409),
+                          ("PUT", f"/v1/clients/{existing}", 200)]
+    [client] = simulator.records("clients")
+    assert client["lastName"] == "Newname"
+    with runtime.database.read() as session:
+        assert session.get(CrossReference, ("carepatron", "Patient", outcome.id)).remote_id == existing

@@ -40,6 +40,18 @@ def test_parked_delivery_is_listed_and_retried_from_the_cli_once_fixed(make_runt
     assert cli_json(runtime, tmp_path, "deliveries", "list") == []
 
 
+def test_every_parked_delivery_is_retried_from_the_cli_with_all(make_runtime, simulator, tmp_path):
+    runtime = make_runtime()
+    runtime.sweeper.start()
+    first, second = (parked(runtime, simulator, f"L-{n}") for n in (7, 8))
+    simulator.faults.lift("clients")
+    done = cli(runtime, tmp_path, "deliveries", "retry", "--all", "--destination", "carepatron")
+    assert done.returncode == 0 and f"retrying 2 deliveries: {first} {second}" in done.stdout, done.stderr
+    wait_until(lambda: delivered(runtime, first) and delivered(runtime, second), message="the bulk retry")
+    assert len(simulator.records("clients")) == 2
+    assert cli_json(runtime, tmp_path, "deliveries", "list") == []
+
+
 def test_parked_deliveries_are_retried_one_by_one_and_in_bulk_from_the_admin_api(make_runtime, simulator):
     runtime = make_runtime()
     first, second, third = (parked(runtime, simulator, f"L-{n}") for n in (2, 3, 4))
@@ -66,3 +78,25 @@ def test_retry_is_a_fresh_request_not_a_replay_of_the_rejected_one(make_runtime,
     wait_until(lambda: delivered(runtime, delivery_id), message="delivery after the retry")
     keys = [r["idempotencyKey"] for r in simulator.requests() if r["method"] == "POST"]
     assert len(set(keys)) == 2
+
+
+def test_an_attempt_lost_after_an_operator_retry_is_logged_in_the_new_round(make_runtime, simulator):
+    from engine.dead_letters import retry
+    from engine.models import SyncLogEntry
+
+    runtime = make_runtime(workers=0)                      # the test plays the workers
+    simulator.faults.reject("clients")
+    _, [delivery_id] = fr.write(runtime, fr.patient("L-6"))
+    runtime.delivery.run(delivery_id)                      # round 1, attempt 1: rejected and parked
+    retry(runtime.database, [delivery_id])
+    simulator.faults.lift("clients")
+    with runtime.database.write() as session:              # round 2, attempt 1: claimed by a worker that dies
+        assert runtime.delivery._claim(session, delivery_id, []) is not None
+    wait_until(lambda: runtime.delivery.run(delivery_id) or delivered(runtime, delivery_id), timeout=10,
+               message="the lease to run out and the delivery to be taken over")
+    with runtime.database.read() as session:
+        rows = session.query(SyncLogEntry).filter_by(delivery_id=delivery_id).order_by(SyncLogEntry.id).all()
+    retried_at = next(n for n, r in enumerate(rows) if r.status == "requested")
+    assert [(r.attempt, r.status) for r in rows[:retried_at]] == [(1, "parked")]
+    assert [(r.attempt, r.status) for r in rows[retried_at + 1:]] == [(1, "failed"), (2, "success")]
+    assert "worker went away" in rows[retried_at + 1].details

@@ -82,3 +82,25 @@ def test_one_patients_deliveries_happen_in_order(make_runtime, simulator):
             select(SyncLogEntry).where(SyncLogEntry.status == "success"))}
     assert [first_success[i] for i in ids] == sorted(first_success[i] for i in ids)
     assert [n["content"] for n in simulator.records("notes")] == [f"note {n}" for n in range(5)]
+
+
+def test_a_dependency_delivered_first_goes_through_the_route_that_would_carry_it(make_runtime, simulator, tmp_path):
+    import yaml
+
+    config = engine_config(tmp_path, routes=ONLY_APPOINTMENTS)
+    runtime = make_runtime(config)
+    reachable = dict(fr.patient("D-9"), telecom=[{"system": "email", "value": "d9@example.org"}])
+    patient, planned = fr.write(runtime, reachable)                 # not routed when written
+    assert planned == []
+    data = yaml.safe_load(config.read_text())
+    data["routes"].append({"name": "patients-without-contacts", "match": {"resource_types": ["Patient"]},
+                           "transform": {"drop": ["telecom"]}, "destinations": ["carepatron"]})
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert runtime.router.reload_if_changed(force=True)
+    _, [delivery_id] = fr.write(runtime, fr.appointment(patient.id))
+    assert wait_until(lambda: settled(runtime, delivery_id), message="appointment delivery").status == "delivered"
+    with runtime.database.read() as session:
+        [dependency] = session.scalars(select(Delivery).where(Delivery.resource_type == "Patient")).all()
+    assert dependency.route == "patients-without-contacts"
+    [client] = simulator.records("clients")
+    assert "email" not in client or not client["email"]

@@ -14,6 +14,8 @@ from delivery_config import engine_config
 from engine.circuit_breaker import BreakerSettings, CircuitBreaker
 from engine.rate_limit import RateLimit
 from engine.shared_state import MemoryState, RedisState
+from engine.models import SyncLogEntry
+from support.engine_process import wait_until
 from test_carepatron_kinds import settle
 
 
@@ -40,6 +42,29 @@ def test_carepatron_rate_limit_comes_from_the_environment(make_runtime, simulato
     assert runtime.destinations["carepatron"].throttle.per_minute == 3
 
 
+def test_a_backlog_larger_than_the_rate_limit_spends_no_attempts_waiting_for_it(make_runtime, simulator, tmp_path):
+    runtime = make_runtime(engine_config(tmp_path, max_attempts=2), workers=4, CAREPATRON_RATE_LIMIT="4")
+    carepatron = runtime.destinations["carepatron"]
+    assert carepatron.throttle.per_minute == 4
+    # The same budget over 2 s instead of a minute, so the test need not wait minutes for slots.
+    carepatron.throttle = RateLimit(StubBackend(), f"test-{uuid.uuid4().hex}", per_minute=4, max_wait_seconds=0,
+                                    window_seconds=2)
+    ids = [i for n in range(6) for i in fr.write(runtime, fr.patient(f"T-{n}"))[1]]   # 6 deliveries, 12 requests
+    done = settle(runtime, ids)
+    assert [d.status for d in done] == ["delivered"] * 6             # none parked "gave up after 2 attempts"
+    assert [d.attempts for d in done] == [1] * 6                    # one attempt each, the one that went through
+    with runtime.database.read() as session:
+        rows = session.query(SyncLogEntry).filter(SyncLogEntry.delivery_id.in_(ids)).all()
+    attempts = [r for r in rows if r.attempt is not None]
+    held_back = [r for r in rows if r.status == "throttled"]
+    assert sorted((r.delivery_id, r.attempt) for r in attempts) == sorted((i, 1) for i in ids)
+    assert all(r.attempt is None and "GET /clients" in r.details for r in held_back), [r.details for r in held_back]
+    calls = simulator.requests()
+    # Every request is on record: a GET and a POST per attempt, and the look-up of each round held back.
+    assert len([c for c in calls if c["method"] == "POST"]) == 6
+    assert len([c for c in calls if c["method"] == "GET"]) == 6 + len(held_back)
+
+
 def test_breaker_opens_after_the_threshold_and_lets_one_probe_through():
     breaker = CircuitBreaker(MemoryState(), {"d": BreakerSettings(failure_threshold=3, open_seconds=0.3)})
     for _ in range(3):
@@ -60,6 +85,30 @@ def test_a_failed_probe_opens_the_breaker_again():
     assert breaker.check("d") is None
     breaker.failed("d")
     assert breaker.check("d") > 0.1
+
+
+def test_a_probe_that_gives_no_verdict_lets_the_next_caller_probe_at_once():
+    breaker = CircuitBreaker(MemoryState(), {"d": BreakerSettings(failure_threshold=1, open_seconds=0.1)})
+    breaker.failed("d")
+    time.sleep(0.15)
+    assert breaker.check("d") is None            # the probe: it turns out to need a dependency first
+    assert breaker.check("d") is not None
+    breaker.released("d")
+    assert breaker.check("d") is None            # not a minute's wait for a verdict that never comes
+
+
+def test_a_probe_that_needs_a_dependency_first_does_not_stall_the_destination(make_runtime, simulator, tmp_path):
+    from test_dependencies import ONLY_APPOINTMENTS, settled
+
+    runtime = make_runtime(engine_config(tmp_path, routes=ONLY_APPOINTMENTS,
+                                         breaker={"failure_threshold": 1, "open_seconds": 0.3}))
+    patient, _ = fr.write(runtime, fr.patient("P-1"))                 # not routed: Carepatron lacks the client
+    runtime.delivery.breaker.failed("carepatron")                     # tripped: the next delivery is the probe
+    time.sleep(0.35)
+    started = time.monotonic()
+    _, [delivery_id] = fr.write(runtime, fr.appointment(patient.id))
+    done = wait_until(lambda: settled(runtime, delivery_id), timeout=30, message="the appointment")
+    assert done.status == "delivered" and time.monotonic() - started < 10
 
 
 def test_breaker_state_is_shared_through_redis(redis_url):

@@ -83,3 +83,31 @@ def test_admin_api_requires_the_bearer_token_when_one_is_set(make_runtime):
         assert requests.get(f"{api.url}/admin/api/deliveries", headers={"Authorization": "Bearer nope"}).status_code == 401
         assert requests.get(f"{api.url}/admin/api/deliveries",
                             headers={"Authorization": "Bearer t0ken"}).status_code == 200
+
+
+def test_resync_sends_only_where_a_route_would_and_through_its_transform(make_runtime, simulator, tmp_path):
+    from delivery_config import engine_config
+    from engine.resync import resync_patient
+    from engine.routing import API_CHANNEL, Source
+
+    out = tmp_path / "out"
+    routes = [{"name": "women-to-carepatron", "match": {"resource_types": ["Patient"], "where": "gender = 'female'"},
+               "destinations": ["carepatron"]},
+              {"name": "api-to-files", "match": {"resource_types": ["Patient"], "channels": [API_CHANNEL]},
+               "transform": {"tags": [{"code": "via-route"}]}, "destinations": ["files"]}]
+    files = {"name": "files", "type": "file", "directory": str(out), "format": "json"}
+    runtime = make_runtime(engine_config(tmp_path, routes=routes, extra_destinations=[files]))
+    woman, ids = fr.write(runtime, fr.patient("W-1"), source=Source(API_CHANNEL))
+    man, more = fr.write(runtime, dict(fr.patient("M-1"), gender="male"), source=Source(API_CHANNEL))
+    settle(runtime, ids + more)
+    (out / "Patient" / f"{woman.id}.json").unlink()
+
+    planned = {patient.id: resync_patient(runtime.database, runtime.repository, runtime.router, patient.id).delivery_ids
+               for patient in (woman, man)}
+    runtime.queue.enqueue(planned[woman.id] + planned[man.id])
+    resent = settle(runtime, planned[woman.id] + planned[man.id])
+    assert sorted((d.resource_id, d.destination) for d in resent) == sorted(
+        [(woman.id, "carepatron"), (woman.id, "files"), (man.id, "files")])   # the man was never for Carepatron
+    assert all(d.status == "delivered" for d in resent)
+    written = (out / "Patient" / f"{woman.id}.json").read_text()
+    assert "via-route" in written

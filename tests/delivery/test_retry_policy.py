@@ -7,19 +7,27 @@ import random
 import time
 from datetime import timedelta
 
+import pytest
 import requests
 
 from connectors.outbound.http_answers import retry_after_seconds
 from engine.models import utcnow
-from engine.retry_policy import RetryPolicy
+from engine.retry_policy import JITTER_FLOOR_SECONDS, RetryPolicy
 
 
 def test_backoff_grows_exponentially_with_full_jitter_up_to_the_cap():
     policy = RetryPolicy(min_backoff_seconds=1, max_backoff_seconds=8)
     rng = random.Random(1)
     third = [policy.delay(3, rng=rng) for _ in range(500)]
-    assert 1 <= min(third) and max(third) <= 4 and max(third) > 3
-    assert max(policy.delay(20, rng=rng) for _ in range(500)) <= 8
+    # Full jitter: anywhere from (nearly) nothing to the exponential ceiling of 1 * 2**2 = 4 s.
+    assert JITTER_FLOOR_SECONDS <= min(third) < 0.3 and 3.7 < max(third) <= 4
+    assert sum(third) / len(third) == pytest.approx(2, abs=0.25)
+    late = [policy.delay(20, rng=rng) for _ in range(500)]
+    assert max(late) <= 8 and min(late) < 1
+
+
+def test_a_backoff_ceiling_below_the_floor_is_kept():
+    assert RetryPolicy(min_backoff_seconds=0.05, max_backoff_seconds=0.05).delay(1) <= 0.05
 
 
 def test_retry_after_is_a_floor():
@@ -47,3 +55,20 @@ def test_retry_after_in_seconds_or_as_a_date_and_rate_limit_reset_are_read():
     assert 25 < retry_after_seconds(answer(**{"Retry-After": later})) <= 30
     assert 55 < retry_after_seconds(answer(**{"X-RateLimit-Reset": str(int(time.time()) + 60)})) <= 60
     assert retry_after_seconds(answer()) is None
+
+
+def test_x_ratelimit_reset_from_carepatron_holds_the_next_attempt_back(make_runtime, simulator):
+    from datetime import datetime
+
+    import fhir_records as fr
+    from test_carepatron_kinds import settle
+
+    runtime = make_runtime()                                   # backoff of at most 0.5 s
+    simulator.faults.fail_next(1, status=429, headers={"X-RateLimit-Reset": str(int(time.time()) + 3)})
+    _, ids = fr.write(runtime, fr.patient("X-1"))
+    [done] = settle(runtime, ids)
+    assert (done.status, done.attempts) == ("delivered", 2)
+    limited, retried = simulator.requests()[:2]
+    assert limited["status"] == 429
+    gap = datetime.fromisoformat(retried["time"]) - datetime.fromisoformat(limited["time"])
+    assert gap.total_seconds() >= 1.9

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 import fhir_records as fr
+from support.engine_process import wait_until
+from engine import sync_log
 from engine.models import Delivery, DeliveryStatus, ResourceRecord, SyncLogEntry
 
 #: Record counts of the workload (creates 850, updates 150: 1,000 writes).
@@ -124,6 +126,18 @@ class Workload:
             planned = session.query(Delivery).count()
         return open_ is None and planned >= self.writes
 
+    def wait_all_final(self, database, timeout: float) -> None:
+        """Wait for every delivery to be final; on a time-out say what is still open and why."""
+        try:
+            wait_until(lambda: self.all_final(database), timeout=timeout, interval=1, message="every delivery final")
+        except AssertionError as timed_out:
+            with database.read() as session:
+                open_ = list(session.scalars(select(Delivery).where(
+                    Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT))).limit(10)))
+                raise AssertionError(f"{timed_out}; still open: " + "; ".join(
+                    f"{d.id} {d.resource_type} {d.status} attempts={d.attempts} waiting_for={d.waiting_for} "
+                    f"next={d.next_attempt_at} {d.last_error}" for d in open_)) from None
+
     def verify(self, simulator, database) -> None:
         with database.read() as session:
             statuses = Counter(session.scalars(select(Delivery.status)))
@@ -183,6 +197,28 @@ class Workload:
         for delivery_id, count in attempts.items():
             assert sorted(logged.get(delivery_id, [])) == list(range(1, count + 1)), (delivery_id, count,
                                                                                       logged.get(delivery_id))
+
+
+def verify_traffic(simulator, database) -> dict[str, int]:
+    """The simulator's own request log against the sync log: every request it received names a
+    logged attempt (or a logged look-up held back by the rate limit), and no attempt changed
+    Carepatron more than once. Returns what the faults did, for the caller to check they fired."""
+    with database.read() as session:
+        rows = session.execute(select(SyncLogEntry.delivery_id, SyncLogEntry.attempt, SyncLogEntry.status)).all()
+    attempts = {(d, a) for d, a, _ in rows if a is not None}
+    held_back = {d for d, _, status in rows if status == sync_log.THROTTLED}
+    calls = simulator.requests()
+    untagged = [c for c in calls if not c["attempt"]]
+    assert not untagged, untagged[:3]
+    tagged = [(tuple(int(n) for n in c["attempt"].split(".")), c) for c in calls]
+    unlogged = [c for key, c in tagged if key not in attempts and key[0] not in held_back]
+    assert not unlogged, unlogged[:3]
+    changed = Counter(key for key, c in tagged if c["method"] in ("POST", "PUT") and c["status"] in (200, 201, 204))
+    assert max(changed.values()) == 1, changed.most_common(3)     # at most one change per attempt
+    assert sum(changed.values()) <= len(attempts)
+    return {"requests": len(calls), "5xx": sum(1 for c in calls if (c["status"] or 0) >= 500),
+            "429": sum(1 for c in calls if c["status"] == 429), "dropped": sum(1 for c in calls if c["status"] is None),
+            "slow": sum(1 for c in calls if (c["durationMs"] or 0) >= 300)}
 
 
 def _unique(records: list[dict]) -> dict[str, dict]:

@@ -80,3 +80,12 @@ def test_a_port_that_is_not_a_number_is_a_configuration_error_naming_the_variabl
     assert result.returncode == 2
     assert "configuration error:\nenvironment: CAREBRIDGE_HTTP_PORT: 'abc' is not a whole number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_refuses_a_route_whose_fhirpath_does_not_compile(tmp_path):
+    config = tmp_path / "engine.yaml"
+    config.write_text("destinations:\n  - name: d\n    type: file\n    directory: out\nroutes:\n  - name: r\n"
+                      "    destinations: [d]\n    match:\n      where: \"birthDate <\"\n")
+    result = carebridge(tmp_path, "config", "check", env={"CAREBRIDGE_CONFIG": str(config)})
+    assert result.returncode == 2, result.stdout
+    assert f"{config}:9: routes.0.match.where: not valid FHIRPath" in result.stderr

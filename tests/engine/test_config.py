@@ -70,3 +70,38 @@ def test_a_value_taken_from_the_environment_is_not_expanded_again():
     path = ROOT / "config" / "engine.yaml"
     config = load_engine_config(path, environ={"CAREPATRON_API_KEY": "k${CAREBRIDGE_VAR_DIR:-x}"})
     assert config.destination("carepatron").options["api_key"] == "k${CAREBRIDGE_VAR_DIR:-x}"
+
+
+ROUTE_CONFIG = ("destinations:\n  - name: d\n    type: file\n    directory: out\n"
+                "routes:\n  - name: r\n    destinations: [d]\n")
+
+
+def test_a_misspelled_match_key_is_refused_instead_of_matching_everything(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text(ROUTE_CONFIG + "    match:\n      resource_type: [Patient]\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert f"{path}:9: routes.0.match:" in str(error.value) and "resource_type" in str(error.value)
+
+
+def test_an_unknown_route_key_is_refused(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text(ROUTE_CONFIG + "    enable: false\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert "routes.0" in str(error.value) and "enable" in str(error.value)
+
+
+def test_route_fhirpath_that_does_not_compile_is_named_by_line_and_path(tmp_path):
+    path = tmp_path / "engine.yaml"
+    path.write_text(ROUTE_CONFIG + "    match:\n      where:\n"
+                    "        - \"gender = 'female'\"\n        - \"name.where(\"\n")
+    with pytest.raises(ConfigError) as error:
+        load_engine_config(path, environ={})
+    assert f"{path}:11: routes.0.match.where.1: not valid FHIRPath" in str(error.value)
+    assert "where.0" not in str(error.value)
+
+
+def test_every_bundled_and_example_config_still_validates():
+    for path in [ROOT / "config" / "engine.yaml", *sorted((ROOT / "config").glob("examples/*.yaml"))]:
+        load_engine_config(path, environ={})

@@ -25,3 +25,24 @@ def test_patient_is_delivered_through_rabbitmq(make_runtime, simulator):
     [client] = wait_until(lambda: simulator.records("clients"), message="delivery through RabbitMQ")
     assert client["externalId"] == "urn:example:mrn|R1"
     runtime.queue.ping()
+
+
+def test_without_a_shared_state_url_rabbitmq_workers_are_warned_their_limits_are_their_own(make_runtime, caplog):
+    from engine.shared_state import MemoryState
+
+    with caplog.at_level("WARNING", logger="engine.shared_state"):
+        runtime = make_runtime(workers=0)
+    assert "CAREBRIDGE_SHARED_STATE_URL is not set" in caplog.text
+    assert isinstance(runtime.delivery.breaker.state, MemoryState)
+
+
+def test_with_a_shared_state_url_rabbitmq_workers_share_limits_and_breakers_in_redis(make_runtime, redis_url, caplog):
+    from dramatiq.rate_limits.backends import RedisBackend
+
+    from engine.shared_state import RedisState
+
+    with caplog.at_level("WARNING", logger="engine.shared_state"):
+        runtime = make_runtime(workers=0, CAREBRIDGE_SHARED_STATE_URL=redis_url)
+    assert "CAREBRIDGE_SHARED_STATE_URL" not in caplog.text
+    assert isinstance(runtime.delivery.breaker.state, RedisState)
+    assert isinstance(runtime.destinations["carepatron"].throttle._limiter.backend, RedisBackend)

@@ -95,6 +95,14 @@ def test_latency_before_holds_the_request(sim):
     assert time.monotonic() - started >= 0.3
 
 
+def test_latency_with_a_fraction_holds_only_that_share_of_requests(sim):
+    sim.faults.latency(ms=200, fraction=0.25, seed=3)
+    for _ in range(40):
+        requests.get(sim.base_url + "/clients", headers=AUTH)
+    held = [entry for entry in sim.requests() if entry["durationMs"] >= 200]
+    assert 4 <= len(held) <= 16
+
+
 def test_latency_after_stores_the_record_before_answering(sim):
     sim.faults.latency(ms=1000, phase="after", method="POST")
     thread, outcome = in_background(lambda: post_client(sim))
