@@ -9,7 +9,6 @@ for this one) is announced.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from connectors.outbound.base import (Delivered, DeliveryItem, Destination, NeedsDependency, Outcome, Rejected,
                                       RetryLater, Skipped, Throttled)
-from engine import sync_log
+from engine import fhir_json, sync_log
 from engine.circuit_breaker import CircuitBreaker
 from engine.db import Database
 from engine.dependencies import Park, Ready, RouteOf, Wait, ensure_dependency, release_waiters
@@ -197,13 +196,13 @@ class DeliveryService:
         A delete has no content; the destination gets the last version that had some, marked deleted.
         """
         if version is not None and version.content is not None:
-            return json.loads(version.content), False
+            return fhir_json.loads(version.content), False
         previous = session.scalar(
             select(ResourceVersion).where(
                 ResourceVersion.resource_type == delivery.resource_type, ResourceVersion.id == delivery.resource_id,
                 ResourceVersion.version_id < delivery.resource_version, ResourceVersion.content.is_not(None))
             .order_by(ResourceVersion.version_id.desc()).limit(1))
-        return (json.loads(previous.content), True) if previous is not None else (None, True)
+        return (fhir_json.loads(previous.content), True) if previous is not None else (None, True)
 
     @staticmethod
     def _idempotency_key(delivery: Delivery) -> str:
@@ -223,7 +222,7 @@ class DeliveryService:
         resource_type, _, local_id = reference.partition("/")
         with self.database.read() as lookup:
             record = lookup.get(ResourceRecord, (resource_type, local_id))
-            return json.loads(record.content) if record is not None and record.content else None
+            return fhir_json.loads(record.content) if record is not None and record.content else None
 
     @staticmethod
     def _account_for_lost_attempt(session: Session, delivery: Delivery) -> None:

@@ -19,7 +19,7 @@ def loads(text: str | bytes) -> Any:
     return simplejson.loads(text, use_decimal=True)
 
 
-def dumps(value: Any, *, compact: bool = False, sort_keys: bool = False) -> str:
+def dumps(value: Any, *, compact: bool = False, sort_keys: bool = False, indent: int | None = None) -> str:
     """FHIR JSON text of ``value``, Decimals as written, non-ASCII kept."""
-    return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, sort_keys=sort_keys,
+    return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, sort_keys=sort_keys, indent=indent,
                             separators=COMPACT if compact else None)

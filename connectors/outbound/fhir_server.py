@@ -18,6 +18,7 @@ import requests
 from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
                                       Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
+from engine import fhir_json
 
 #: The identifier system carrying the engine's logical id, for conditional updates.
 DEFAULT_IDENTIFIER_SYSTEM = "urn:carebridge:resource-id"
@@ -108,7 +109,7 @@ class FhirServerDestination:
         else:
             body.pop("id", None)
             path, params = f"/{resource_type}", {"identifier": f"{self.identifier_system}|{local_id}"}
-        answer = self._call("PUT", path, params=params, json=body,
+        answer = self._call("PUT", path, params=params, data=fhir_json.dumps(body, compact=True).encode("utf-8"),
                             headers={"Content-Type": "application/fhir+json"})
         if not isinstance(answer, requests.Response):
             return answer

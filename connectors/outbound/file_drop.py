@@ -10,7 +10,6 @@ its own file, so no event is written twice.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from connectors.outbound.base import Delivered, DeliveryItem, Outcome, RetryLater
 from connectors.outbound.events import event_of
+from engine import fhir_json
 
 
 def write_atomically(path: Path, content: bytes) -> None:
@@ -60,15 +60,15 @@ class FileDropDestination:
         target = folder / f"{resource['id']}.json"
         if item.deleted:
             write_atomically(folder / f"{resource['id']}.deleted.json",
-                             json.dumps(event_of(item), ensure_ascii=False).encode("utf-8"))
+                             fhir_json.dumps(event_of(item)).encode("utf-8"))
             target.unlink(missing_ok=True)
             return Delivered(target.name, "deleted from the drop folder")
-        write_atomically(target, json.dumps(resource, ensure_ascii=False, indent=1).encode("utf-8"))
+        write_atomically(target, fhir_json.dumps(resource, indent=1).encode("utf-8"))
         return Delivered(target.name, f"wrote {resource['resourceType']}/{target.name}")
 
     def _ndjson(self, item: DeliveryItem) -> Outcome:
         target = self.directory / "events" / time.strftime("%Y%m%d", time.gmtime()) / f"{item.delivery_id}.ndjson"
-        line = json.dumps(event_of(item), separators=(",", ":"), ensure_ascii=False) + "\n"
+        line = fhir_json.dumps(event_of(item), compact=True) + "\n"
         write_atomically(target, line.encode("utf-8"))
         return Delivered(None, f"wrote events/{target.parent.name}/{target.name}")
 

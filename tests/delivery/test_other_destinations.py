@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from decimal import Decimal
 
 from flask import Flask, request
 
@@ -132,3 +133,36 @@ def test_file_drop_ndjson_writes_one_event_file_per_delivery(make_runtime, tmp_p
     lines = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert [line["event"] for line in lines] == ["upsert"] * 3
     assert not list(folder.rglob(".carebridge-*"))   # no temporary file left behind
+
+
+def test_decimals_reach_every_destination_with_the_digits_they_were_written_with(make_runtime, tmp_path):
+    # FHIR: 72.50 and 72.5 differ in precision; a destination must not be told 72.5.
+    raw_bodies: list[bytes] = []
+    app = Flask("raw-receiver")
+
+    @app.post("/hook")
+    def hook():
+        raw_bodies.append(request.get_data())
+        return "", 200
+
+    @app.put("/Patient")
+    def conditional_update():
+        raw_bodies.append(request.get_data())
+        return {"resourceType": "Patient", "id": "remote-1"}, 201
+
+    folder = tmp_path / "drop"
+    with Served(app) as server:
+        runtime = make_runtime(engine_config(tmp_path, extra_destinations=[
+            {"name": "hook", "type": "webhook", "url": server.url + "/hook", "secret": SECRET},
+            {"name": "hie", "type": "fhir", "base_url": server.url},
+            {"name": "export", "type": "file", "directory": str(folder), "format": "json"}],
+            routes=[{"name": "everywhere", "match": {"resource_types": ["Patient"]},
+                     "destinations": ["hook", "hie", "export"]}]))
+        resource = fr.patient("D-1")
+        resource["extension"] = [{"url": "http://example.org/weight-kg", "valueDecimal": Decimal("72.50")}]
+        patient, ids = fr.write(runtime, resource)
+        assert [d.status for d in settle(runtime, ids)] == ["delivered"] * 3
+    written = (folder / "Patient" / f"{patient.id}.json").read_text()
+    assert len(raw_bodies) == 2
+    for text in [*(body.decode() for body in raw_bodies), written]:
+        assert '"valueDecimal": 72.50' in text or '"valueDecimal":72.50' in text, text
