@@ -17,6 +17,8 @@ import yaml
 from support.config import ROOT, TEST_API_KEY, write_test_config
 from support.engine_process import EngineProcess, start_engine, wait_until
 
+#: Carepatron calls a minute for file tests, which are not about the rate limit.
+FILE_TESTS_RATE_LIMIT = 6000
 #: Options that make a test channel quick: short settle, poll and wait-retry times.
 QUICK_CHANNEL = {"settle_seconds": 0.3, "poll_interval_seconds": 0.5, "wait_retry_seconds": 0.5}
 
@@ -47,14 +49,19 @@ class DropEngine:
 
     @classmethod
     def start(cls, tmp_path: Path, simulator, name: str = "engine", inbox: Path | None = None,
-              database_url: str | None = None, **options: Any) -> "DropEngine":
-        """``database_url`` (PostgreSQL, already upgraded) instead of the SQLite file under ``tmp_path``."""
+              database_url: str | None = None, extra_env: dict[str, str] | None = None,
+              **options: Any) -> "DropEngine":
+        """``database_url`` (PostgreSQL, already upgraded) instead of the SQLite file under ``tmp_path``;
+        ``extra_env`` for the rest of a run mode (the broker)."""
         inbox = inbox or tmp_path / "inbox"
         env = {"CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
                "CAREBRIDGE_CONFIG": str(channel_config(tmp_path, **options)), "CAREBRIDGE_DROP_DIR": str(inbox),
-               "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "3", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5"}
+               "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "3", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5",
+               # Tens of patients make twice as many Carepatron calls: over the default 60 a minute.
+               "CAREPATRON_RATE_LIMIT": str(FILE_TESTS_RATE_LIMIT)}
         if database_url:
             env["CAREBRIDGE_DATABASE_URL"] = database_url
+        env.update(extra_env or {})
         engine = start_engine(tmp_path, env, name=name)
         return cls(engine, inbox, database_url or f"sqlite:///{tmp_path / 'var' / 'carebridge.db'}")
 

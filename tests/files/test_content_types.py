@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
 
-from drop_engine import DropEngine, module_simulator  # noqa: F401 (a fixture)
+from drop_engine import DropEngine
 from sample_documents import pdf, png
-from support.engine_process import wait_until
+from support import services
+from support.config import ROOT, TEST_API_KEY
+from support.engine_process import engine_env, start_worker, wait_until
 from support.hl7_messages import adt
 
 pytestmark = pytest.mark.e2e
@@ -21,12 +26,53 @@ SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 SAMPLES = Path(__file__).parent / "samples"
 
 
+@pytest.fixture(scope="module", params=["embedded", "scaled"])
+def run_mode(request) -> str:
+    """Every file kind on the embedded default, then on PostgreSQL and Redis with a separate worker."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def drop_engine(tmp_path_factory, module_simulator):
+def module_simulator(run_mode):  # noqa: F811 (a Carepatron of each run mode's own)
+    from simulators.carepatron import CarepatronSimulator
+
+    with CarepatronSimulator(api_key=TEST_API_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def drop_engine(run_mode, request, tmp_path_factory, module_simulator):
     """One engine for this module's tests; each drops its own files about its own patients."""
-    running = DropEngine.start(tmp_path_factory.mktemp("drop"), module_simulator)
+    tmp_path = tmp_path_factory.mktemp(f"drop-{run_mode}")
+    if run_mode == "embedded":
+        running = DropEngine.start(tmp_path, module_simulator)
+        yield running
+        assert running.engine.stop() == 0, running.engine.log()
+        return
+    database_url = empty_postgres(request.getfixturevalue("postgres_server_url"))
+    scaled = {"CAREBRIDGE_BROKER_URL": services.REDIS_URL, "CAREBRIDGE_QUEUE_NAMESPACE": f"cb-files-{uuid.uuid4().hex[:8]}"}
+    services.require("Redis", services.redis_up())
+    upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
+                             text=True, env=engine_env(tmp_path, {"CAREBRIDGE_DATABASE_URL": database_url}))
+    assert upgrade.returncode == 0, upgrade.stderr
+    running = DropEngine.start(tmp_path, module_simulator, database_url=database_url, extra_env=scaled)
+    worker = start_worker(tmp_path, running.engine.env)
     yield running
+    assert worker.stop() == 0, worker.log()
     assert running.engine.stop() == 0, running.engine.log()
+
+
+def empty_postgres(url: str) -> str:
+    """The session's PostgreSQL database with its tables dropped, for an engine this module keeps."""
+    from sqlalchemy import create_engine, text
+
+    from engine.db import normalise_url
+
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
 
 
 def admit(drop_engine, mrn: str) -> str:
