@@ -34,15 +34,7 @@ def postgres_server_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> str:
     """An empty schema-less database per test: tables are dropped before the test uses it."""
-    from sqlalchemy import create_engine, text
-
-    from engine.db import normalise_url
-
-    engine = create_engine(normalise_url(postgres_server_url))
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return postgres_server_url
+    return services.emptied_postgres(postgres_server_url)
 
 
 @pytest.fixture

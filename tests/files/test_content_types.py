@@ -49,7 +49,7 @@ def drop_engine(run_mode, request, tmp_path_factory, module_simulator):
         yield running
         assert running.engine.stop() == 0, running.engine.log()
         return
-    database_url = empty_postgres(request.getfixturevalue("postgres_server_url"))
+    database_url = services.emptied_postgres(request.getfixturevalue("postgres_server_url"))
     scaled = {"CAREBRIDGE_BROKER_URL": services.REDIS_URL, "CAREBRIDGE_QUEUE_NAMESPACE": f"cb-files-{uuid.uuid4().hex[:8]}"}
     services.require("Redis", services.redis_up())
     upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
@@ -60,19 +60,6 @@ def drop_engine(run_mode, request, tmp_path_factory, module_simulator):
     yield running
     assert worker.stop() == 0, worker.log()
     assert running.engine.stop() == 0, running.engine.log()
-
-
-def empty_postgres(url: str) -> str:
-    """The session's PostgreSQL database with its tables dropped, for an engine this module keeps."""
-    from sqlalchemy import create_engine, text
-
-    from engine.db import normalise_url
-
-    engine = create_engine(normalise_url(url))
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return url
 
 
 def admit(drop_engine, mrn: str) -> str:

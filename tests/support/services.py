@@ -69,3 +69,16 @@ def require(name: str, available: bool) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI=true: a missing service is a failure)")
     pytest.skip(message)
+
+
+def emptied_postgres(url: str) -> str:
+    """``url`` after dropping every table of its database, for a test (or a module) to start from."""
+    from sqlalchemy import create_engine, text
+
+    from engine.db import normalise_url
+
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
