@@ -16,6 +16,8 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # Alembic announces each of its plugins at INFO on every start; its migration lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _serve(args, settings: Settings) -> int:
@@ -48,6 +50,7 @@ def _map(args, settings: Settings) -> int:
 
     A message is decoded as its channel's would be (``default_charset``) and each resource is
     validated as the repository validates it before storing."""
+    from engine import fhir_json
     from engine.config import load_engine_config
     from engine.runtime import DEFAULT_CHARSET, build_mapper, channel_charsets
     from engine.validation import ResourceInvalid, validate_resource
@@ -83,7 +86,7 @@ def _map(args, settings: Settings) -> int:
                       file=sys.stderr)
                 failures += 1
                 continue
-            print(json.dumps(result.as_collection_bundle(), ensure_ascii=False))
+            print(fhir_json.dumps(result.as_collection_bundle()))
     return 1 if failures else 0
 
 

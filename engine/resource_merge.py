@@ -14,9 +14,9 @@ stored.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
+from engine import fhir_json
 from mappings.result import MappedResource
 
 
@@ -28,7 +28,7 @@ def _member(entry: Any, dotted: str) -> Any:
 
 def _group(entry: Any, members: list[str]) -> str:
     """The group of an entry of an accumulated list: its values of ``members`` (``actor.type``)."""
-    return json.dumps([_member(entry, m) for m in members], sort_keys=True)
+    return fhir_json.dumps([_member(entry, m) for m in members], sort_keys=True)
 
 
 def union(kept: list, incoming: list, members: list[str]) -> list:

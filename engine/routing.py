@@ -7,7 +7,6 @@ the file changes, so an integrator's edit takes effect without a restart.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import fhir_json
 from engine.config import RouteConfig
 from engine.models import Delivery, DeliveryStatus, Message, ResourceVersion, utcnow
 from engine.repository import WriteOutcome
@@ -197,5 +197,5 @@ class Router:
                 ResourceVersion.resource_type == outcome.resource_type, ResourceVersion.id == outcome.id,
                 ResourceVersion.content.is_not(None)).order_by(ResourceVersion.version_id.desc()).limit(1))
         if previous is not None:
-            return json.loads(previous.content)
+            return fhir_json.loads(previous.content)
         return {"resourceType": outcome.resource_type, "id": outcome.id}

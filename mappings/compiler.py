@@ -206,9 +206,9 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
         except (InvalidDate, InvalidValue) as exc:
             raise MappingError(location, str(exc)) from None
         if factor is not None:
-            values = [_plain_number(Decimal(str(v)) * factor) for v in values if isinstance(v, (int, float))]
+            values = [_plain_number(Decimal(str(v)) * factor) for v in values if isinstance(v, _NUMBERS)]
         if adds_up and values:
-            values = [_plain_number(sum(Decimal(str(v)) for v in values if isinstance(v, (int, float))))]
+            values = [_plain_number(sum(Decimal(str(v)) for v in values if isinstance(v, _NUMBERS)))]
         if joiner is not None and values:
             text = joiner.join(str(v) for v in values)
             values = [{"contentType": "text/plain; charset=utf-8", "data": _base64(text)} if as_text else text]
@@ -216,9 +216,13 @@ def _read(spec: dict, where: tuple, known: Known) -> Evaluate:
     return evaluate
 
 
-def _plain_number(value: Decimal) -> int | float:
-    """A JSON number: an integer when the value is whole (FHIR positiveInt, unsignedInt)."""
-    return int(value) if value == value.to_integral_value() else float(value)
+#: What the NM converter and literals give as numbers.
+_NUMBERS = (int, float, Decimal)
+
+
+def _plain_number(value: Decimal) -> int | Decimal:
+    """A JSON number: an integer when the value is whole (FHIR positiveInt, unsignedInt), else the decimal."""
+    return int(value) if value == value.to_integral_value() else value
 
 
 #: A ``{PATH}`` placeholder in a ``format`` spec.

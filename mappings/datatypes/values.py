@@ -23,8 +23,11 @@ def string(rep: Rep, context: ConversionContext) -> str | None:
     return component(rep, 1) or None
 
 
-def number(rep: Rep, context: ConversionContext) -> int | float | None:
-    """NM: a decimal; HL7 allows a leading + and a trailing point, FHIR JSON wants a number."""
+def number(rep: Rep, context: ConversionContext) -> int | Decimal | None:
+    """NM: a decimal; HL7 allows a leading + and a trailing point, FHIR JSON wants a number.
+
+    A Decimal keeps the digits the sender wrote: FHIR says ``7.20`` is more precise than ``7.2``.
+    """
     text = component(rep, 1).strip()
     if not text:
         return None
@@ -34,7 +37,7 @@ def number(rep: Rep, context: ConversionContext) -> int | float | None:
         value = Decimal(text)
     except InvalidOperation:
         raise InvalidValue("not a valid HL7 NM number") from None
-    return int(value) if value == value.to_integral_value() and "." not in text else float(value)
+    return int(value) if value == value.to_integral_value() and "." not in text else value
 
 
 def boolean(rep: Rep, context: ConversionContext) -> bool | None:

@@ -38,3 +38,13 @@ def test_bytes_that_are_not_hl7_are_rejected_ar(client):
 
 def test_an_unknown_channel_is_404(client):
     assert client.post("/hl7/nowhere", data=adt()).status_code == 404
+
+
+def test_a_lab_value_reads_back_through_the_fhir_api_with_the_digits_it_was_sent_with(client):
+    message = ("MSH|^~\\&|LAB|HOSP|CB|CB|20240122120000+1000||ORU^R01^ORU_R01|CTRL-HTTP-NM|P|2.5.1\r"
+               "PID|1||NM-1^^^HOSP^MR||Doe^Jane\r"
+               "OBR|1|ORD1^CLINIC|LAB-NM^HOSP|24331-1^Lipid panel^LN|||20240122080000+1000\r"
+               "OBX|1|NM|2093-3^Cholesterol^LN||5.20|mmol/L^^UCUM|||||F\r").encode()
+    assert _msa(client.post("/hl7", data=message)) == ("AA", "CTRL-HTTP-NM")
+    text = client.get("/fhir/Observation?code=2093-3").get_data(as_text=True)
+    assert '"value": 5.20' in text or '"value":5.20' in text, text

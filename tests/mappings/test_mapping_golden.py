@@ -4,11 +4,11 @@ captured from the mapper's output."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from engine import fhir_json
 from golden_compare import differences, normalise
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -18,7 +18,7 @@ CASES = sorted(p.stem for p in GOLDEN.glob("*.hl7"))
 @pytest.mark.parametrize("case", CASES)
 def test_message_maps_to_the_golden_resources(mapper, case):
     raw = (GOLDEN / f"{case}.hl7").read_bytes()
-    expected = json.loads((GOLDEN / f"{case}.json").read_text())
+    expected = fhir_json.loads((GOLDEN / f"{case}.json").read_text())
     channel = expected.pop("channel", None)
     problems = differences(normalise(mapper.map(raw, channel=channel)), expected)
     assert not problems, "\n".join(problems)

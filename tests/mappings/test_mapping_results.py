@@ -4,6 +4,8 @@ follows OBX-2 as the guide's OBX[Observation] map says."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 UCUM = "http://unitsofmeasure.org"
@@ -24,7 +26,13 @@ def test_a_corrected_result_has_the_identity_of_the_result_it_corrects(mapper):
     final, = observations(mapper, oru("OBX|1|NM|2093-3^Cholesterol^LN||5.2|mmol/L^^UCUM|||||F"))
     corrected, = observations(mapper, oru("OBX|1|NM|2093-3^Cholesterol^LN||4.9|mmol/L^^UCUM|||||C"))
     assert corrected.identity == final.identity != []
-    assert corrected.resource["status"] == "corrected" and corrected.resource["valueQuantity"]["value"] == 4.9
+    assert corrected.resource["status"] == "corrected" and corrected.resource["valueQuantity"]["value"] == Decimal("4.9")
+
+
+def test_a_numeric_result_keeps_the_digits_the_lab_sent(mapper):
+    # FHIR decimals carry precision: 5.20 was measured to the hundredth, 5.2 only to the tenth.
+    observation, = observations(mapper, oru("OBX|1|NM|2093-3^Cholesterol^LN||5.20|mmol/L^^UCUM|||||F"))
+    assert str(observation.resource["valueQuantity"]["value"]) == "5.20"
 
 
 def test_results_of_one_code_under_different_sub_ids_are_different_observations(mapper):
