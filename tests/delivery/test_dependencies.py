@@ -64,7 +64,8 @@ def test_an_update_waits_for_its_create_and_the_older_version_is_not_sent_after_
 
 def test_different_patients_are_delivered_in_parallel(make_runtime, simulator):
     runtime = make_runtime(workers=4)
-    simulator.faults.latency(400, method="POST", path="/clients")
+    # Long enough that a loaded machine still gets three workers into their POSTs at once.
+    simulator.faults.latency(1500, method="POST", path="/clients")
     ids = [fr.write(runtime, fr.patient(f"P-{n}"))[1][0] for n in range(4)]
     simulator.wait_for_in_flight(3, timeout=10)      # three or more POSTs at once: no global ordering
     for delivery_id in ids:
