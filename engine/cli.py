@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -160,12 +161,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status when the reader of stdout goes away (``carebridge map FILE | head -1``): the
+#: output is incomplete, so not success; quiet, since the reader chose to stop.
+EXIT_OUTPUT_CLOSED = 1
+
+
+def _stdout_closed() -> int:
+    """Quiet end for a closed stdout: later writes (the interpreter's flush at exit) go to
+    /dev/null instead of raising BrokenPipeError again (the Python docs' recipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OUTPUT_CLOSED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
         _configure_logging(settings.log_level)
-        return args.handler(args, settings) or 0
+        status = args.handler(args, settings) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -222,6 +222,7 @@ class FhirRepository:
             resource = _rewrite_references(item.resource, placeholders)
             resource_id = placeholders[item.full_url].split("/", 1)[1]
             if existing and not item.replace:
+                item = replace(item, remove=_rewrite_references(item.remove, placeholders))
                 resource = merge_update(self.current(session, item.resource_type, existing) or {}, resource, item)
             outcomes.append(self.save(session, resource, resource_id=resource_id, message_id=message_id))
         return outcomes

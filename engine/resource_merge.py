@@ -6,7 +6,9 @@ element, what it nulls (``clear``) is removed, what it omits is kept. Two refine
 from the mapping config: an ``accumulate`` element is merged by group, the members the
 config names (``identifier``: system and value, so each identifier is its own group;
 ``Appointment.participant``: ``actor.type``): the message's entries of a group replace the
-stored entries of that group, stored groups the message does not send are kept. An
+stored entries of that group, stored groups the message does not send are kept. An entry the
+message removes (``remove``: an AIP or AIL with action code D) is dropped from the stored list
+wherever the members it carries (``actor``) are equal. An
 ``initial`` element (a status the trigger event cannot tell) is used only when nothing is
 stored.
 """
@@ -49,6 +51,12 @@ def union(kept: list, incoming: list, members: list[str]) -> list:
         if group not in placed:
             result.extend(entries)
     return result
+
+
+def _without(entries: list, removed: list[dict[str, Any]]) -> list:
+    """``entries`` less each one that has the members of a removed entry with equal values."""
+    return [e for e in entries
+            if not any(isinstance(e, dict) and all(e.get(k) == v for k, v in r.items()) for r in removed if r)]
 
 
 def _remove_path(resource: dict[str, Any], dotted: str) -> None:
@@ -110,6 +118,11 @@ def merge_update(stored: dict[str, Any], resource: dict[str, Any], item: MappedR
             _remove_path(merged, dotted)
     for key, value in resource.items():
         _apply(merged, key, value, item.initial, item.accumulate)
+    for key, removed in item.remove.items():
+        if isinstance(merged.get(key), list):
+            merged[key] = _without(merged[key], removed)
+            if not merged[key]:
+                del merged[key]
     return merged
 
 
@@ -127,4 +140,6 @@ def fold(first: MappedResource, later: MappedResource) -> None:
     first.clear = sorted({c for c in (*first.clear, *later.clear) if c.split(".")[0] not in combined})
     first.initial = sorted(initial & set(combined))
     first.accumulate = accumulate
+    first.remove = {key: first.remove.get(key, []) + later.remove.get(key, [])
+                    for key in {**first.remove, **later.remove}}
     first.identity = first.identity + [pair for pair in later.identity if pair not in first.identity]

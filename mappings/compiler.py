@@ -46,6 +46,9 @@ class Out:
     cleared: list[str] = field(default_factory=list)
     #: The value came from an ``initial`` spec: an update keeps the stored value.
     initial: bool = False
+    #: List entries the message removes (a ``remove`` spec: AIP-2 action code D), each
+    #: reduced to the members that find the stored entry (``{actor: ...}``).
+    removed: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Assembled:
     data: bool
     #: Top-level members whose value came from an ``initial`` spec.
     initial: list[str]
+    #: Top-level list members -> the entries the message removes from the stored list.
+    removed: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -281,10 +286,13 @@ def assemble(compiled: list, scope: Scope, run: Run) -> Assembled:
     built: dict[str, Any] = {}
     nulls: list[str] = []
     initial: list[str] = []
+    removed: dict[str, list[Any]] = {}
     data = False
     for key, repeats, evaluate in compiled:
         out = evaluate(scope, run)
         data = data or out.data
+        if out.removed:
+            removed.setdefault(key, []).extend(out.removed)
         if not out.values:
             if out.null:
                 nulls.append(key)
@@ -302,7 +310,7 @@ def assemble(compiled: list, scope: Scope, run: Run) -> Assembled:
             holder[leaf] = values[0]
             if out.initial and not rest:
                 initial.append(leaf)
-    return Assembled(built, nulls, data, initial)
+    return Assembled(built, nulls, data, initial, removed)
 
 
 def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, known: Known) -> Evaluate:
@@ -318,13 +326,13 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
             first = next((o for o in outs if o.values), None)
             cleared = [] if values else [c for o in outs for c in o.cleared]
             return Out(values, any(o.null for o in outs) and not values, any(o.data for o in outs),
-                       cleared, first.initial if first else False)
+                       cleared, first.initial if first else False, [r for o in outs for r in o.removed])
         return evaluate_all
     if not isinstance(spec, dict):
         raise CompileError(where, "a spec is a path, a list of specs or a mapping")
 
     if "each" in spec or "each_ref" in spec:
-        inner_spec = {k: v for k, v in spec.items() if k not in ("each", "each_ref", "when")}
+        inner_spec = {k: v for k, v in spec.items() if k not in ("each", "each_ref", "when", "remove")}
         inner = compile_spec(inner_spec, resource_type, element, where, known)
         if "each_ref" in spec:
             target = spec["each_ref"]
@@ -341,16 +349,24 @@ def compile_spec(spec: Any, resource_type: str, element: str, where: tuple, know
             def scopes(scope: Scope, run: Run) -> list[Scope]:
                 return split(scope)
         condition = compile_condition(spec["when"], where + ("when",)) if "when" in spec else None
+        removal = spec.get("remove")
+        removes = compile_condition(removal["when"], where + ("remove", "when")) if removal else None
+        by = removal["by"] if removal else []
 
         def evaluate_each(scope: Scope, run: Run) -> Out:
-            values, data = [], False
+            values, removed, data = [], [], False
             for sub in scopes(scope, run):
                 if condition is not None and not condition(sub, run):
                     continue
                 out = inner(sub, run)
+                if removes is not None and removes(sub, run):
+                    # An entry the sender deletes (AIP-2 D): not sent, but carried by the members
+                    # that find it in the stored list, so the update removes it.
+                    removed.extend({m: v[m] for m in by if m in v} for v in out.values if isinstance(v, dict))
+                    continue
                 values.extend(out.values)
                 data = data or out.data
-            return Out(values, False, data)
+            return Out(values, False, data or bool(removed), removed=removed)
         return evaluate_each
 
     condition = compile_condition(spec["when"], where + ("when",)) if "when" in spec else None

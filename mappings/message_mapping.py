@@ -108,7 +108,7 @@ class ResourcePlan:
         # A member cleared inside an element that is cleared whole says nothing more.
         cleared = {n for n in cleared if not any(n.startswith(f"{other}.") for other in cleared)}
         mapped = MappedResource(resource=resource, replace=self.replace, clear=sorted(cleared),
-                                accumulate=self.accumulate, initial=made.initial)
+                                accumulate=self.accumulate, initial=made.initial, remove=made.removed)
         return Instance(self.id, mapped, scope)
 
 
@@ -228,6 +228,7 @@ class MessagePlan:
                 # Resolved member by member: a resource without its Patient is still a resource.
                 members = {key: resolve(value, run.instances) for key, value in mapped.resource.items()}
                 mapped.resource = {key: value for key, value in members.items() if value not in (None, [], {})}
+                mapped.remove = {key: resolve(entries, run.instances) for key, entries in mapped.remove.items()}
                 problems = fhir_shape.validation_problems(mapped.resource)
                 if problems:
                     element, kind = problems[0]

@@ -37,6 +37,10 @@ class MappedResource:
     #: group (``identifier``: system, value; ``participant``: actor.type). The message's
     #: entries of a group replace the stored ones of that group; other stored groups are kept.
     accumulate: dict[str, list[str]] = field(default_factory=dict)
+    #: List elements -> entries the message removes (an AIP with action code D), each reduced
+    #: to the members that find it (``{"actor": {...}}``): a stored entry whose values of
+    #: those members are equal is dropped on update.
+    remove: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Elements whose value is for a new resource only: an update keeps the stored value.
     initial: list[str] = field(default_factory=list)
     #: Placeholder other resources of the same message use to refer to this one.

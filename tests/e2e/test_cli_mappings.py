@@ -108,3 +108,24 @@ def test_map_with_a_channel_decodes_by_the_channel_default_charset(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entry"][0]["resource"]["name"][0]["family"] == "O’Brien"
+
+
+#: Messages enough that their bundles overflow a pipe's buffer (64 KiB on Linux) many times.
+MANY_MESSAGES = 200
+
+
+def test_map_into_a_reader_that_stops_after_one_line_exits_quietly(tmp_path):
+    batch = tmp_path / "many.hl7"
+    batch.write_bytes(b"".join(adt("A01", f"C{n}", mrn=str(100000 + n)) for n in range(MANY_MESSAGES)))
+
+    # `carebridge map FILE | head -1`: the reader takes one line and closes its end of the pipe.
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "map", str(batch)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=engine_env(tmp_path, {}))
+    first = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+
+    assert json.loads(first)["resourceType"] == "Bundle"
+    assert process.returncode in (0, 1)
+    assert stderr == ""

@@ -165,3 +165,35 @@ def test_a_modification_without_a_filler_status_keeps_the_stored_status(database
 
     [appointment] = stored(database, "Appointment")
     assert appointment["status"] == "pending"
+
+
+def test_an_aip_with_action_code_d_removes_that_practitioner_and_keeps_the_other(database, mapper):
+    write(database, mapper, siu("S12", "M1", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|ATND",
+                                "AIP|2||5678^Jones^Ann^^^Dr^^^HOSP|ATND"))
+    write(database, mapper, siu("S14", "M2", "AIP|1|D|1234^Smith^John^^^Dr^^^HOSP|ATND"))
+
+    [appointment] = stored(database, "Appointment")
+    assert participants(appointment) == {"Patient": ["Patient"], "Practitioner": ["Practitioner"]}
+    doctor = next(p["actor"]["reference"] for p in appointment["participant"] if p["actor"]["type"] == "Practitioner")
+    practitioner = next(p for p in stored(database, "Practitioner") if f"Practitioner/{p['id']}" == doctor)
+    assert identifiers(practitioner) == {f"{HOSP}|5678"}
+
+
+def test_an_aip_with_action_code_x_keeps_its_practitioner_beside_one_deleted(database, mapper):
+    write(database, mapper, siu("S12", "M1", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|ATND",
+                                "AIP|2||5678^Jones^Ann^^^Dr^^^HOSP|ATND"))
+    write(database, mapper, siu("S14", "M2", "AIP|1|X|1234^Smith^John^^^Dr^^^HOSP|ATND",
+                                "AIP|2|D|5678^Jones^Ann^^^Dr^^^HOSP|ATND"))
+
+    [appointment] = stored(database, "Appointment")
+    doctors = [p["actor"]["reference"] for p in appointment["participant"] if p["actor"]["type"] == "Practitioner"]
+    names = {f"Practitioner/{p['id']}": identifiers(p) for p in stored(database, "Practitioner")}
+    assert [names[d] for d in doctors] == [{f"{HOSP}|1234"}]
+
+
+def test_an_ail_with_action_code_d_removes_the_room(database, mapper):
+    write(database, mapper, siu("S12", "M1", "AIL|1||ROOM4^^^CLINIC", "AIP|1||1234^Smith^John^^^Dr^^^HOSP|ATND"))
+    write(database, mapper, siu("S14", "M2", "AIL|1|D|ROOM4^^^CLINIC"))
+
+    [appointment] = stored(database, "Appointment")
+    assert participants(appointment) == {"Patient": ["Patient"], "Practitioner": ["Practitioner"]}

@@ -25,7 +25,8 @@ def normalise(result: MappingResult) -> dict[str, Any]:
     return {
         "message_type": result.message_type,
         "resources": [{"resource": swap(r.resource), "identity": [list(p) for p in r.identity],
-                       "clear": r.clear, **({"replace": True} if r.replace else {})} for r in result.resources],
+                       "clear": r.clear, **({"replace": True} if r.replace else {}),
+                       **({"remove": swap(r.remove)} if r.remove else {})} for r in result.resources],
         "notes": result.notes,
     }
 
