@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from engine.code_trace import code_trace
 from engine.db import Database, is_transient
 from engine.message_store import MessageStore, StoredMessage
 from engine.models import MessageStatus
@@ -73,7 +74,7 @@ class Pipeline:
         except Exception as exc:
             if raise_transient and is_transient(exc):
                 raise
-            log.exception("could not store a message on channel %s", channel)
+            log.error("could not store a message on channel %s%s", channel, code_trace(exc))
             # Not stored, yet MSH-10 may be readable: the AR must still name the message it refuses.
             return Outcome("rejected", peek_header(raw), error_code="207", reason="message could not be stored")
         if stored.header is None:
@@ -94,7 +95,7 @@ class Pipeline:
         except Exception as exc:  # a mapper bug must not lose the message or kill the listener
             if raise_transient and is_transient(exc):
                 raise
-            log.exception("mapping failed unexpectedly for message %s", stored.id)
+            log.error("mapping failed unexpectedly for message %s%s", stored.id, code_trace(exc))
             return self._settle(stored, header, MessageStatus.ERROR, InternalMappingError(None, f"internal mapping error: {type(exc).__name__}"))
         try:
             with self.database.write() as session:
@@ -109,7 +110,7 @@ class Pipeline:
         except Exception as exc:
             if raise_transient and is_transient(exc):
                 raise
-            log.exception("writing resources failed for message %s", stored.id)
+            log.error("writing resources failed for message %s%s", stored.id, code_trace(exc))
             return self._settle(stored, header, MessageStatus.ERROR,
                                 MappingError(None, f"could not write resources: {type(exc).__name__}"))
         announce(self.enqueue, delivery_ids)
@@ -119,7 +120,7 @@ class Pipeline:
         try:
             with self.database.write() as session:
                 MessageStore.mark(session, stored.id, status, str(error))
-        except Exception:
-            log.exception("could not record the outcome of message %s", stored.id)
+        except Exception as exc:
+            log.error("could not record the outcome of message %s%s", stored.id, code_trace(exc))
         return Outcome("error", header, stored.id, error_code=error.hl7_error_code,
                        error_location=error.location, reason=error.reason)
