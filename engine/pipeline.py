@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from engine.db import Database
+from engine.code_trace import code_trace
+from engine.db import Database, is_transient
 from engine.message_store import MessageStore, StoredMessage
 from engine.models import MessageStatus
 from engine.outbox import announce
@@ -60,21 +61,30 @@ class Pipeline:
         self.enqueue = enqueue
         self.channel_charsets = channel_charsets or {}
 
-    def receive_hl7(self, raw: bytes, channel: str, peer: str | None = None) -> Outcome:
-        """Store then process one HL7 v2 message; never raises for bad input."""
+    def receive_hl7(self, raw: bytes, channel: str, peer: str | None = None, *,
+                    raise_transient: bool = False) -> Outcome:
+        """Store then process one HL7 v2 message; never raises for bad input.
+
+        A sender that resends (MLLP, HTTP) gets AR or AE when the database fails. A caller that
+        retries by itself (a file channel) sets ``raise_transient``: a failure of the database is
+        raised then, and the message is left as it was (not stored, or stored as ``received``).
+        """
         try:
             stored = self.store.store_hl7(raw, channel, peer=peer)
-        except Exception:
-            log.exception("could not store a message on channel %s", channel)
+        except Exception as exc:
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("could not store a message on channel %s%s", channel, code_trace(exc))
             # Not stored, yet MSH-10 may be readable: the AR must still name the message it refuses.
             return Outcome("rejected", peek_header(raw), error_code="207", reason="message could not be stored")
         if stored.header is None:
             return Outcome("rejected", message_id=stored.id, error_code=UnparseableMessage.hl7_error_code,
                            reason=stored.header_error)
-        return self.process(stored, raw, channel)
+        return self.process(stored, raw, channel, raise_transient=raise_transient)
 
-    def process(self, stored: StoredMessage, raw: bytes, channel: str) -> Outcome:
-        """Map a stored message and write its resources and deliveries in one transaction."""
+    def process(self, stored: StoredMessage, raw: bytes, channel: str, *, raise_transient: bool = False) -> Outcome:
+        """Map a stored message and write its resources and deliveries in one transaction
+        (``raise_transient`` as for :meth:`receive_hl7`)."""
         header = stored.header
         try:
             result = self.mapper.map(raw, channel, self.channel_charsets.get(channel, "utf-8"))
@@ -83,7 +93,9 @@ class Pipeline:
         except MappingError as exc:
             return self._settle(stored, header, MessageStatus.ERROR, exc)
         except Exception as exc:  # a mapper bug must not lose the message or kill the listener
-            log.exception("mapping failed unexpectedly for message %s", stored.id)
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("mapping failed unexpectedly for message %s%s", stored.id, code_trace(exc))
             return self._settle(stored, header, MessageStatus.ERROR, InternalMappingError(None, f"internal mapping error: {type(exc).__name__}"))
         try:
             with self.database.write() as session:
@@ -96,7 +108,9 @@ class Pipeline:
             return self._settle(stored, header, MessageStatus.ERROR,
                                 MappingError(first.expression, f"mapped resource is not valid FHIR: {exc}"))
         except Exception as exc:
-            log.exception("writing resources failed for message %s", stored.id)
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("writing resources failed for message %s%s", stored.id, code_trace(exc))
             return self._settle(stored, header, MessageStatus.ERROR,
                                 MappingError(None, f"could not write resources: {type(exc).__name__}"))
         announce(self.enqueue, delivery_ids)
@@ -106,7 +120,7 @@ class Pipeline:
         try:
             with self.database.write() as session:
                 MessageStore.mark(session, stored.id, status, str(error))
-        except Exception:
-            log.exception("could not record the outcome of message %s", stored.id)
+        except Exception as exc:
+            log.error("could not record the outcome of message %s%s", stored.id, code_trace(exc))
         return Outcome("error", header, stored.id, error_code=error.hl7_error_code,
                        error_location=error.location, reason=error.reason)

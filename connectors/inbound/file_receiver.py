@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.inbound.code_trace import code_trace
+from engine.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
 from connectors.inbound.file_guards import Refused, check_complete, check_zip, inflate_gzip
 from connectors.inbound.file_kinds import FHIR_NDJSON, UNKNOWN, ZIP, FileKind, detect

@@ -30,7 +30,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from connectors.inbound.code_trace import code_trace
+from engine.code_trace import code_trace
 from connectors.inbound.file_channel import FileChannelSettings
 from connectors.inbound.file_receiver import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
 
@@ -113,6 +113,8 @@ class DropFolder:
         #: When to resume after a database failure (monotonic), and the failures of each file so far.
         self._retry_at = 0.0
         self._failures: dict[str, int] = {}
+        #: Document name -> why it was refused before reaching the folder (see :meth:`refused_elsewhere`).
+        self._refused_elsewhere: dict[str, str] = {}
         #: Set while this process holds the channel's lock and works the folder.
         self.owned = threading.Event()
         self._lock_handle = None
@@ -165,6 +167,13 @@ class DropFolder:
     def in_hand(self, name: str) -> bool:
         """A file of this name is in the folder and not finished yet (arrived, claimed or waiting)."""
         return any((directory / name).exists() for directory in (self.root, self.processing, self.waiting))
+
+    def refused_elsewhere(self, name: str, reason: str) -> None:
+        """The document ``name`` was refused before it reached this folder (its copy on an SFTP
+        server was over the limit): its sidecar, here alone, goes to ``error/`` at once with ``reason``
+        instead of waiting for a document that will not come."""
+        self._refused_elsewhere[name] = reason
+        self.wake()
 
     def wake(self) -> None:
         """Look at the folder now (a file was put there by another part of the engine)."""
@@ -267,13 +276,16 @@ class DropFolder:
         return now - previous[2] >= self.settings.settle_seconds
 
     def _hold_orphan(self, name: str, entry: os.DirEntry, now: float) -> bool:
-        """A sidecar whose file has not come waits for it, then goes to ``error/``."""
+        """A sidecar whose file has not come waits for it, then goes to ``error/`` (at once when the
+        file was refused before reaching the folder)."""
         self._settled(name, entry, now)
-        if now - self._seen[name][2] < self.settings.orphan_sidecar_seconds:
+        refused = self._refused_elsewhere.get(name[:-5])
+        if refused is None and now - self._seen[name][2] < self.settings.orphan_sidecar_seconds:
             return True
         claimed = self._claim(name)
         if claimed is not None:
-            self._finish(claimed, FileOutcome(ERROR, None, "sidecar without the file it describes"))
+            self._refused_elsewhere.pop(name[:-5], None)
+            self._finish(claimed, FileOutcome(ERROR, None, refused or "sidecar without the file it describes"))
         return False
 
     def _claim(self, name: str) -> Path | None:

@@ -2,7 +2,10 @@
 goes through the pipeline exactly as if it had arrived over MLLP.
 
 Each message is stored with ``peer = file:<file message id>#<n>``, so a file resumed after a
-crash sends on only the messages that did not get through the first time.
+crash sends on only the messages that did not get through the first time. A failure of the
+database on any message is raised rather than recorded against the message (MLLP answers it
+with AE or AR for the sender to resend; a file has no sender): the file stays in processing/
+and, tried again, resumes at that message.
 
 Text is read like the channel's other text files: a wide encoding found by its BOM, and a
 message that names no charset (MSH-18) and is not UTF-8 in the channel's ``fallback_charset``;
@@ -60,9 +63,10 @@ def receive_hl7_file(raw: bytes, file_message_id: int, channel: str, pipeline: P
             continue
         if previous is not None:
             # Stored, then the engine died before mapping it: finish it, do not store it again.
-            outcome = pipeline.process(StoredMessage(previous.id, read_header(message)), message, channel)
+            outcome = pipeline.process(StoredMessage(previous.id, read_header(message)), message, channel,
+                                       raise_transient=True)
         else:
-            outcome = pipeline.receive_hl7(message, channel, peer)
+            outcome = pipeline.receive_hl7(message, channel, peer, raise_transient=True)
         if outcome.status != "accepted":
             control = outcome.header.control_id if outcome.header else "?"
             failures.append(f"message {number} (id {outcome.message_id}, control id {control}): {outcome.reason}")

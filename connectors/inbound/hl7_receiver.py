@@ -9,6 +9,7 @@ import logging
 
 from connectors.inbound.hl7_ack import build_ack
 from connectors.inbound.mllp import Frame
+from engine.code_trace import code_trace
 from engine.message_store import MessageStore
 from engine.models import MessageStatus
 from engine.pipeline import Outcome, Pipeline
@@ -65,8 +66,8 @@ class Hl7Receiver:
             stored = self.store.store_hl7(frame.data, self.channel, peer=peer, status=MessageStatus.ERROR,
                                           error=frame.problem)
             message_id = stored.id
-        except Exception:
-            log.exception("could not keep a refused frame on channel %s", self.channel)
+        except Exception as exc:
+            log.error("could not keep a refused frame on channel %s%s", self.channel, code_trace(exc))
             message_id = None
         outcome = Outcome("rejected", header, message_id, error_code="100" if "frame" in frame.problem else "207",
                           reason=frame.problem)

@@ -21,6 +21,8 @@ from typing import Callable
 
 from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK, MLLPStreamWriter
 
+from engine.code_trace import code_trace
+
 log = logging.getLogger(__name__)
 
 #: How much of a refused or broken frame is kept in the message store for an operator to see.
@@ -182,6 +184,6 @@ class MllpListener:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self.handle_frame, frame, peer)
-        except Exception:
-            log.exception("handling a frame from %s failed", peer)
+        except Exception as exc:
+            log.error("handling a frame from %s failed%s", peer, code_trace(exc))
             return None

@@ -4,7 +4,8 @@ does all the rest (claim, store, process, done/ or error/).
 On the remote side the poller claims a file by renaming it into ``processing/``, fetches it,
 puts it into the local folder by a link that never replaces a file (complete or not at all),
 then moves the remote copy to ``done/``. A file over the channel's size limit is not fetched:
-it goes to the remote ``error/`` with ``<name>.reason`` beside it. A remote file whose name is
+it goes to the remote ``error/`` with ``<name>.reason`` beside it, and its sidecar with it (a
+sidecar fetched already goes to the local ``error/`` saying its document was refused). A remote file whose name is
 still in hand locally waits on the server until the local one is finished. A restart finishes
 what remote ``processing/`` holds, skipping a file only when the very same bytes already
 reached the local folder, so a file is fetched into the local folder once.
@@ -146,6 +147,9 @@ class SftpChannel:
                 continue  # a file of that name is still being received here; fetch this one after it
             source = posixpath.join(self.remote, name)
             limit = self.folder.settings.max_file_bytes
+            document = listing.get(name[:-5]) if is_sidecar(name) else None
+            if document is not None and (document.st_size or 0) > limit:
+                continue  # its document will be refused: the sidecar stays with it, into the remote error/
             if look[0] > limit:
                 self._refuse(sftp, source, name, f"file is {look[0]} bytes, over the channel's limit of {limit}")
                 continue
@@ -196,6 +200,12 @@ class SftpChannel:
         target = self._move(sftp, source, "error", name)
         with sftp.open(f"{target}.reason", "w") as handle:
             handle.write(f"{reason}\n")
+        try:
+            sftp.rename(f"{source}.json", f"{target}.json")  # its sidecar, if any, stays with it
+        except OSError:
+            if (self.folder.root / f"{name}.json").exists():  # fetched before the document was seen
+                self.folder.refused_elsewhere(name, f"sidecar whose document was refused on the SFTP server "
+                                                    f"({reason}); the document is in the server's error/")
         # The name may carry patient identifiers: the log says only that a file was refused.
         log.warning("channel=%s: an SFTP file went to the remote error/: %s", self.folder.settings.name, reason)
 

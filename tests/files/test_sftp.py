@@ -130,6 +130,36 @@ def test_remote_file_over_the_limit_goes_to_remote_error_without_being_fetched(t
         assert running.engine.stop() == 0, running.engine.log()
 
 
+def test_sidecar_of_a_remote_document_over_the_limit_goes_with_it_to_remote_error(tmp_path, simulator, sshd,
+                                                                                   remote):
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000)
+    try:
+        (remote / "huge.pdf.json").write_text(f'{{"patientIdentifier": "{SYSTEM}|F-HUGE-1"}}')
+        put(remote, "huge.pdf", pdf("x" * 5000))
+        wait_until(lambda: (remote / "error" / "huge.pdf.json").exists(), message="the sidecar in remote error/")
+        assert (remote / "error" / "huge.pdf").exists() and (remote / "error" / "huge.pdf.reason").exists()
+        assert not list(running.inbox.rglob("huge.pdf*"))
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
+def test_sidecar_fetched_before_its_document_was_refused_on_the_server_says_so_in_error(tmp_path, simulator, sshd,
+                                                                                        remote):
+    # Without the server's word the sidecar would wait this long for its document.
+    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000, orphan_sidecar_seconds=600)
+    try:
+        put(remote, "late.pdf.json", f'{{"patientIdentifier": "{SYSTEM}|F-LATE-1"}}'.encode())
+        wait_until(lambda: (running.inbox / "late.pdf.json").exists(), message="the sidecar fetched")
+        put(remote, "late.pdf", pdf("x" * 5000))
+        reason = running.inbox / "error" / "late.pdf.json.reason"
+        wait_until(reason.exists, timeout=30, message="the sidecar in local error/")
+        assert "document was refused on the SFTP server" in reason.read_text()
+        assert "over the channel's limit of 2000" in reason.read_text()
+        assert (remote / "error" / "late.pdf").exists()
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
+
+
 def test_host_key_first_seen_is_kept_when_the_channel_opts_in(tmp_path, simulator, sshd, remote):
     running = start_sftp_engine(tmp_path, simulator, sshd, remote, known_hosts_path=None, trust_first_host_key=True)
     try:

@@ -1,5 +1,5 @@
-"""Tracebacks for the logs of file channels without the exception's message: a message may
-quote a path whose file name carries a patient identifier, or a value read from the file."""
+"""Tracebacks for the logs without the exception's message: a message may quote a path whose
+file name carries a patient identifier, a value read from a file or an HL7 field."""
 
 from __future__ import annotations
 
