@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CAREBRIDGE_VAR_DIR=/var/lib/carebridge
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
 COPY connectors ./connectors
 COPY mappings ./mappings

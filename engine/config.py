@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config_files import ConfigError, load_config_file, load_schema, load_yaml, validate
-
-#: The JSON Schema every engine configuration must match.
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "engine.schema.json"
+from engine.config_locations import schema_path
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def load_engine_config(path: str | Path, environ: dict[str, str] | None = None) 
     """Load, expand and validate an engine configuration; raise :class:`ConfigError` naming every bad key."""
     located = load_yaml(path, expand_env=True, environ=environ)
 
-    data = validate(located, load_schema(SCHEMA_PATH), path) or {}
+    data = validate(located, load_schema(schema_path()), path) or {}
     problems = _cross_check(data, located.lines)
     if problems:
         raise ConfigError(path, problems)

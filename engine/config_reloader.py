@@ -1,5 +1,6 @@
 """Picks up edited configs while the engine runs: every few seconds each reloadable part
-checks its files, and a change takes effect for the next message. Invalid edits are refused
+checks its files, and a change takes effect for the next message once the file has stopped
+changing (engine/settled_edits.py), never half-written. Invalid edits are refused
 by the part itself (logged with file, line and path) and the last good version stays.
 """
 

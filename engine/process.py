@@ -62,7 +62,9 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     prepare_schema(runtime)
     if mllp or http:
         runtime.replay.recover_stranded()
-    reloader = ConfigReloader({"mappings": runtime.mapper.reload_if_changed}, settings.config_reload_seconds)
+    # The router also looks on the message path; the timer lets an edit settle without traffic.
+    reloader = ConfigReloader({"mappings": runtime.mapper.reload_if_changed,
+                               "routes": runtime.router.check_file}, settings.config_reload_seconds)
     run_workers = settings.in_process_broker if workers is None else workers
     stoppers: list[Callable[[], None]] = []
     try:
@@ -114,9 +116,13 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
 
 def run_worker(settings: Settings, threads: int | None = None) -> None:
     """Run delivery workers (and a sweeper) against the shared broker until signalled."""
+    from engine.config_reloader import ConfigReloader
+
     runtime = build_runtime(settings)
     if not is_current(runtime.database):
         raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
+    reloader = ConfigReloader({"routes": runtime.router.check_file}, settings.config_reload_seconds)
+    reloader.start()
     worker = runtime.queue.start_worker(threads or settings.worker_threads)
     runtime.sweeper.start()
     runtime.sweeper.sweep_once()
@@ -124,6 +130,7 @@ def run_worker(settings: Settings, threads: int | None = None) -> None:
     try:
         _wait_for_signal()
     finally:
+        reloader.stop()
         worker.stop()
         runtime.close()
         log.info("Carebridge worker stopped")

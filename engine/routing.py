@@ -8,7 +8,6 @@ the file changes, so an integrator's edit takes effect without a restart.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from engine.config import RouteConfig
 from engine.models import Delivery, DeliveryStatus, Message, ResourceVersion, utcnow
 from engine.repository import WriteOutcome
 from engine.route_rules import CompiledRoute
+from engine.settled_edits import EditSettling, Stamp, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +86,25 @@ class Router:
         self._config_path = config_path
         self._environ = environ
         self._stamp = self._file_stamp()
+        self._settling = EditSettling()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
     # Reloading -------------------------------------------------------------------------
 
-    def _file_stamp(self) -> tuple[float, int] | None:
-        try:
-            stat = os.stat(self._config_path) if self._config_path else None
-        except OSError:
-            return None
-        return (stat.st_mtime, stat.st_size) if stat else None
+    def _file_stamp(self) -> Stamp | None:
+        return file_stamp(self._config_path) if self._config_path else None
 
     def reload_if_changed(self, force: bool = False) -> bool:
-        """Re-read the routes when the configuration file changed; a bad edit keeps the old routes."""
+        """Re-read the routes when the configuration file changed and has stopped changing (see
+        engine/settled_edits.py; ``force``: at once, changed or not); a bad edit keeps the old routes."""
         if self._config_path is None or (not force and time.monotonic() - self._checked < RELOAD_CHECK_SECONDS):
+            return False
+        return self.check_file(force)
+
+    def check_file(self, force: bool = False) -> bool:
+        """:meth:`reload_if_changed` without the once-a-second limit, for the reloader's timer."""
+        if self._config_path is None:
             return False
         # The time of the check is noted when it is over: a thread that arrives during a reload
         # waits for it on the lock rather than going on with the routes being replaced.
@@ -112,7 +116,7 @@ class Router:
 
     def _reload(self, force: bool) -> bool:
         stamp = self._file_stamp()
-        if not force and stamp == self._stamp:
+        if not force and (stamp == self._stamp or not self._settling.held_still(self._config_path, stamp)):
             return False
         self._stamp = stamp
         from engine.config import load_engine_config

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config_files import ConfigError
+from engine.config_locations import default_config_path
 
 #: Where the embedded run mode keeps its SQLite file, drop folders and logs.
 DEFAULT_VAR_DIR = "./var"
-#: The bundled engine configuration.
-DEFAULT_CONFIG_PATH = str(Path(__file__).resolve().parent.parent / "config" / "engine.yaml")
 #: Largest HL7 message the listener accepts (bytes); larger ones are refused with AR.
 DEFAULT_MLLP_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 #: Broker URL meaning "Dramatiq's in-process broker, workers inside ``carebridge serve``".
@@ -66,7 +65,7 @@ class Settings:
     queue_namespace: str = "carebridge"
     #: Redis for the state worker processes share (rate limits, circuit breakers) when the broker is not Redis.
     shared_state_url: str = ""
-    config_path: Path = Path(DEFAULT_CONFIG_PATH)
+    config_path: Path = field(default_factory=default_config_path)
     bind_host: str = "127.0.0.1"
     http_port: int = 8080
     mllp_port: int = 2575
@@ -94,7 +93,7 @@ class Settings:
             broker_url=env.get("CAREBRIDGE_BROKER_URL") or IN_PROCESS_BROKER,
             queue_namespace=env.get("CAREBRIDGE_QUEUE_NAMESPACE") or "carebridge",
             shared_state_url=env.get("CAREBRIDGE_SHARED_STATE_URL") or "",
-            config_path=Path(env.get("CAREBRIDGE_CONFIG") or DEFAULT_CONFIG_PATH),
+            config_path=Path(env["CAREBRIDGE_CONFIG"]) if env.get("CAREBRIDGE_CONFIG") else default_config_path(),
             bind_host=env.get("CAREBRIDGE_BIND_HOST") or "127.0.0.1",
             http_port=_int(env, "CAREBRIDGE_HTTP_PORT", 8080),
             mllp_port=_int(env, "CAREBRIDGE_MLLP_PORT", 2575),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config_files import ConfigError, load_schema, load_yaml, validate
+from engine.settled_edits import EditSettling, Stamp, file_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ class DirectoryState:
 
     documents: dict[Path, ConfigDocument] = field(default_factory=dict)
     problems: dict[Path, list[str]] = field(default_factory=dict)
-    stamps: dict[Path, float] = field(default_factory=dict)
+    stamps: dict[Path, Stamp] = field(default_factory=dict)
+    #: Edited files wait here until they stop changing.
+    settling: EditSettling = field(default_factory=EditSettling)
 
 
 def _yaml_files(directory: Path) -> list[Path]:
@@ -62,21 +65,22 @@ def read_document(path: Path, schema: dict) -> ConfigDocument:
     return ConfigDocument(path, located.data, located.lines, path.stat().st_mtime)
 
 
-def refresh(directory: Path, state: DirectoryState, schema: dict) -> bool:
-    """Re-read files whose modification time changed; an invalid file keeps its last good
-    version (and is reported). Return whether anything in force changed."""
+def refresh(directory: Path, state: DirectoryState, schema: dict, settle: bool = True) -> bool:
+    """Re-read files whose stamp changed and has since held still (``settle=False``: at once,
+    for the first load); an invalid file keeps its last good version (and is reported).
+    Return whether anything in force changed."""
     changed = False
     files = _yaml_files(directory)
     for gone in set(state.stamps) - set(files):
         state.stamps.pop(gone, None)
         state.problems.pop(gone, None)
+        state.settling.forget(gone)
         changed |= state.documents.pop(gone, None) is not None
     for path in files:
-        try:
-            stamp = path.stat().st_mtime_ns
-        except OSError:
+        stamp = file_stamp(path)
+        if stamp is None or state.stamps.get(path) == stamp:
             continue
-        if state.stamps.get(path) == stamp:
+        if settle and not state.settling.held_still(path, stamp):
             continue
         state.stamps[path] = stamp
         try:

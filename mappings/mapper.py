@@ -107,7 +107,7 @@ class Mapper:
         self._channels: dict[str, DirectoryState] = {}
         self._compiled: dict[str | None, CompiledChannel] = {}
         self._lock = threading.Lock()
-        self._refresh_all()
+        self._refresh_all(settle=False)
         try:
             self._compiled[None] = self._compile(None)
         except ChannelProblems:
@@ -139,14 +139,15 @@ class Mapper:
             return {}
         return {p.name: p for p in sorted(self.overrides_dir.iterdir()) if p.is_dir()}
 
-    def _refresh_all(self) -> bool:
-        changed = refresh(self.configs_dir, self._shipped, self._schema)
+    def _refresh_all(self, settle: bool = True) -> bool:
+        changed = refresh(self.configs_dir, self._shipped, self._schema, settle)
         channel_dirs = self._channel_dirs()
         for name in set(self._channels) - set(channel_dirs):
             del self._channels[name]
             changed = True
         for name, directory in channel_dirs.items():
-            changed |= refresh(directory, self._channels.setdefault(name, DirectoryState()), self._override_schema)
+            changed |= refresh(directory, self._channels.setdefault(name, DirectoryState()), self._override_schema,
+                               settle)
         return changed
 
     def _documents(self, channel: str | None) -> list:
@@ -215,7 +216,8 @@ class Mapper:
             return compiled
 
     def reload_if_changed(self) -> bool:
-        """Re-read configs whose files changed (a stat per file). An invalid file or a set
+        """Re-read configs whose files changed and have stopped changing (a stat per file; see
+        engine/settled_edits.py), so a file is never read half-written. An invalid file or a set
         that no longer compiles is refused and logged; what was in force stays. Return
         whether a new version is now in force."""
         with self._lock:
@@ -237,7 +239,7 @@ class Mapper:
         """Every problem across the shipped configs and each channel's overrides, as
         ``file:line: key.path: message``; empty when all is well."""
         with self._lock:
-            self._refresh_all()
+            self._refresh_all(settle=False)  # a check reports what is on disk now
             problems = [p for ps in self._shipped.problems.values() for p in ps]
             for state in self._channels.values():
                 problems += [p for ps in state.problems.values() for p in ps]

@@ -8,6 +8,7 @@ from engine.app import create_app
 from engine.models import Message, utcnow
 from support.engine_process import wait_until
 from support.hl7_messages import adt
+from support.reloads import reload_once_settled
 
 
 class BrokenThenFixedMapper:
@@ -87,7 +88,7 @@ def test_unsupported_message_is_replayed_once_a_mapping_exists(make_runtime, tmp
     (channel_dir / "adt_link.yaml").write_text(
         "kind: message\nname: adt_link\nhandles: [ADT^A24]\n"
         "resources:\n  - id: patient\n    segment: PID\n    map: pid_patient\n")
-    assert runtime.mapper.reload_if_changed()
+    assert reload_once_settled(runtime.mapper.reload_if_changed)
 
     replayed = runtime.replay.replay_where(status="unsupported")
     assert [o.status for o in replayed.values()] == ["accepted"]

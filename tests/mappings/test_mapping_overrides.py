@@ -12,6 +12,7 @@ import time
 import pytest
 
 from support.mapping_configs import AUTHORITIES, CONFIGS
+from support.reloads import reload_once_settled
 from mappings.mapper import Mapper
 
 #: Northside puts the e-mail address in PID-13.4 of the home phone repetition, and a
@@ -65,7 +66,7 @@ def test_editing_a_channel_override_maps_the_next_message_the_new_way(workspace)
     assert [t["system"] for t in before["telecom"]] == ["phone"]
 
     write(channel / "pid_patient.yaml", OVERRIDE)
-    assert mapper.reload_if_changed()
+    assert reload_once_settled(mapper.reload_if_changed)
 
     after = patient(mapper.map(MESSAGE, channel="northside"))
     assert {"system": "email", "value": "jane@example.com"} in after["telecom"]
@@ -76,7 +77,7 @@ def test_editing_a_channel_override_maps_the_next_message_the_new_way(workspace)
 def test_an_override_applies_to_its_channel_only(workspace):
     mapper, channel = workspace
     write(channel / "pid_patient.yaml", OVERRIDE)
-    mapper.reload_if_changed()
+    reload_once_settled(mapper.reload_if_changed)
     assert "extension" not in patient(mapper.map(MESSAGE, channel="southside"))
     assert "extension" not in patient(mapper.map(MESSAGE))
 
@@ -85,11 +86,11 @@ def test_a_broken_edit_is_refused_and_the_last_good_version_stays(workspace, cap
     mapper, channel = workspace
     override = channel / "pid_patient.yaml"
     write(override, OVERRIDE)
-    mapper.reload_if_changed()
+    reload_once_settled(mapper.reload_if_changed)
 
     write(override, OVERRIDE.replace("valueString: ZPI-2", "valueString: {path: ZPI-2, type: NOPE}"))
     with caplog.at_level(logging.ERROR):
-        mapper.reload_if_changed()
+        reload_once_settled(mapper.reload_if_changed)
     assert any(f"{override}:" in r.getMessage() and "extension.0.object.valueString" in r.getMessage()
                for r in caplog.records)
     assert patient(mapper.map(MESSAGE, channel="northside"))["extension"][0]["valueString"] == "Corner Pharmacy"
@@ -99,7 +100,7 @@ def test_a_broken_edit_is_refused_and_the_last_good_version_stays(workspace, cap
 def test_a_code_table_entry_is_overridden_per_channel(workspace):
     mapper, channel = workspace
     write(channel / "sex.yaml", "kind: code_table\nname: AdministrativeSex\nmap:\n  F: other\n")
-    mapper.reload_if_changed()
+    reload_once_settled(mapper.reload_if_changed)
     assert patient(mapper.map(MESSAGE, channel="northside"))["gender"] == "other"
     assert patient(mapper.map(MESSAGE))["gender"] == "female"
 
