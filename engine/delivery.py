@@ -137,6 +137,9 @@ class DeliveryService:
                 Delivery.status.in_(NEWER_COUNTS)))
         if newer is not None:
             # A newer version is waiting or already sent: never send an older one after it.
+            if not self._take(session, delivery, status=DeliveryStatus.SUPERSEDED, lease_expires_at=None,
+                              updated_at=now):
+                return None  # another worker moved it on first
             self._account_for_lost_attempt(session, delivery)
             delivery.status, delivery.lease_expires_at = DeliveryStatus.SUPERSEDED, None
             sync_log.record(session, delivery, sync_log.SUPERSEDED, f"superseded by delivery {newer}")
@@ -158,18 +161,13 @@ class DeliveryService:
             delivery.next_attempt_at, delivery.enqueued_at = now + timedelta(seconds=pause), now
             later.append((delivery.id, pause))
             return None
-        self._account_for_lost_attempt(session, delivery)
         # Atomic claim: only one worker wins even if two got the same queue message.
-        claimed = session.execute(
-            update(Delivery).where(Delivery.id == delivery.id, Delivery.status == delivery.status,
-                                   Delivery.attempts == delivery.attempts)
-            .values(status=DeliveryStatus.IN_FLIGHT, attempts=Delivery.attempts + 1, waiting_for=None,
-                    lease_expires_at=now + self.lease, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        if not self._take(session, delivery, status=DeliveryStatus.IN_FLIGHT, attempts=Delivery.attempts + 1,
+                          waiting_for=None, lease_expires_at=now + self.lease, updated_at=now):
             self._tell_breaker(delivery.destination, None)  # another worker won the claim: free a probe slot
             return None
+        # Only the winner accounts for a lost attempt: a loser's row would log that attempt twice.
+        self._account_for_lost_attempt(session, delivery)
         if self.transform is not None:
             resource = self.transform(delivery.route, resource)
         item = DeliveryItem(
@@ -225,6 +223,20 @@ class DeliveryService:
             return fhir_json.loads(record.content) if record is not None and record.content else None
 
     @staticmethod
+    def _take(session: Session, delivery: Delivery, **values) -> bool:
+        """Move ``delivery`` on from the state this worker read, unless another worker did first.
+
+        The UPDATE holds the delivery's row lock until commit, so what the winner logs next is
+        settled before a late result of the same attempt reads the row (see :meth:`_record`).
+        ``delivery`` keeps the values read before, which the caller's logging needs.
+        """
+        return session.execute(
+            update(Delivery).where(Delivery.id == delivery.id, Delivery.status == delivery.status,
+                                   Delivery.attempts == delivery.attempts)
+            .values(**values).execution_options(synchronize_session=False)
+        ).rowcount == 1
+
+    @staticmethod
     def _account_for_lost_attempt(session: Session, delivery: Delivery) -> None:
         """A claim whose lease ran out without a result: its worker died or hung. Log that attempt once."""
         if delivery.status == DeliveryStatus.IN_FLIGHT and not sync_log.attempt_logged(session, delivery.id,
@@ -252,7 +264,9 @@ class DeliveryService:
     def _record(self, session: Session, claim: Claim, outcome: Outcome, follow_up: list[int]) -> float | None:
         """Write the attempt's result; returns a retry delay in seconds when the delivery is to be tried again."""
         now = utcnow()
-        delivery = session.get(Delivery, claim.delivery_id)
+        # Locked: a worker taking the delivery over after our lease ran out logs this attempt as
+        # lost in the same transaction as its claim; waiting for it means we see that row.
+        delivery = session.get(Delivery, claim.delivery_id, with_for_update=True, populate_existing=True)
         if (delivery.status != DeliveryStatus.IN_FLIGHT or delivery.attempts != claim.attempt
                 or (delivery.operator_retries or 0) != claim.round):
             # Our lease ran out and another worker took over; its result stands. Keep the attempt on record once
