@@ -1,8 +1,10 @@
 """Deliveries to Carepatron: retried when passing failures occur, parked when permanent,
 recorded attempt by attempt, never duplicated, and resumed when a worker goes away."""
 
+import threading
 from datetime import datetime
 
+import pytest
 import requests
 import yaml
 from sqlalchemy import select
@@ -166,3 +168,39 @@ def test_external_id_lookup_alone_finds_a_client_created_elsewhere(make_runtime,
     assert [r["method"] for r in engine_requests] == ["GET", "PUT"]  # looked up, updated; never a POST
     with runtime.database.read() as session:
         assert session.get(CrossReference, ("carepatron", "Patient", outcome.id)).remote_id == client["id"]
+
+
+# The race needs concurrent writers and row locks: PostgreSQL's (SQLite's writers queue at BEGIN).
+@pytest.mark.parametrize("backend", ["scaled"], indirect=True)
+def test_two_workers_taking_over_a_lost_delivery_log_its_lost_attempt_once(make_runtime, simulator):
+    runtime = make_runtime(workers=0)
+    _, [delivery_id] = write(runtime, patient(), enqueue=False)
+    with runtime.database.write() as session:  # a worker claims it, then dies before recording anything
+        runtime.delivery._claim(session, delivery_id, [])
+    wait_until(lambda: delivery(runtime, delivery_id).lease_expires_at < utcnow(), timeout=5,
+               message="lease to expire")
+    first_claimed, let_first_commit, second_done = threading.Event(), threading.Event(), threading.Event()
+    claims = {}
+
+    def first():
+        with runtime.database.write() as session:
+            claims["first"] = runtime.delivery._claim(session, delivery_id, [])
+            first_claimed.set()
+            let_first_commit.wait(10)
+
+    def second():
+        first_claimed.wait(10)
+        with runtime.database.write() as session:  # read before the first commits; its claim waits on the row
+            claims["second"] = runtime.delivery._claim(session, delivery_id, [])
+        second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    assert not second_done.wait(1)      # the second worker is held on the delivery's row lock
+    let_first_commit.set()
+    for thread in threads:
+        thread.join(10)
+    assert claims["first"] is not None and claims["second"] is None
+    lost = [row for row in sync_log(runtime, delivery_id) if row.attempt == 1]
+    assert len(lost) == 1 and "went away" in lost[0].details
