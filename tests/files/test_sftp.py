@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import paramiko
 import pytest
@@ -39,11 +41,17 @@ def remote(tmp_path) -> Path:
     return directory
 
 
-def start_sftp_engine(tmp_path, simulator, sshd, remote: Path, **options) -> DropEngine:
+@contextmanager
+def sftp_engine(tmp_path, simulator, sshd, remote: Path, **options) -> Iterator[DropEngine]:
+    """A running engine whose channel polls ``remote``; it must stop cleanly after the test."""
     access = {"known_hosts_path": str(sshd.known_hosts_path), **options}
-    return DropEngine.start(tmp_path, simulator, type="sftp", host="127.0.0.1", port=sshd.port,
-                            username=sshd.username, private_key_path=str(sshd.private_key_path),
-                            remote_directory=str(remote), **access)
+    running = DropEngine.start(tmp_path, simulator, type="sftp", host="127.0.0.1", port=sshd.port,
+                               username=sshd.username, private_key_path=str(sshd.private_key_path),
+                               remote_directory=str(remote), **access)
+    try:
+        yield running
+    finally:
+        assert running.engine.stop() == 0, running.engine.log()
 
 
 def put(remote: Path, name: str, content: bytes) -> None:
@@ -62,8 +70,7 @@ def copies(directory: Path, name: str) -> list[Path]:
 
 
 def test_file_on_the_sftp_server_is_fetched_filed_and_moved_to_remote_done(tmp_path, simulator, sshd, remote):
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote) as running:
         with MLLPClient("127.0.0.1", running.engine.mllp_port) as client:
             client.send_message(adt("A01", "CTRL-SFTP", mrn="F-SFTP-1"))
         content = pdf("Fictional letter over SFTP")
@@ -76,15 +83,12 @@ def test_file_on_the_sftp_server_is_fetched_filed_and_moved_to_remote_done(tmp_p
                                      f"urn:carebridge:document-sha256|{hashlib.sha256(content).hexdigest()}")
         [patient] = running.search("Patient", f"{SYSTEM}|F-SFTP-1")
         assert reference["subject"] == {"reference": f"Patient/{patient['id']}"}
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_second_file_of_one_name_waits_on_the_server_until_the_first_is_received(tmp_path, simulator, sshd,
                                                                                    remote):
     # A long settle keeps the first file in the local folder while the second is on the server.
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote, settle_seconds=3)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote, settle_seconds=3) as running:
         put(remote, "same.csv", patients_csv("F-SAME-1"))
         wait_until(lambda: (running.inbox / "same.csv").exists(), message="the first file fetched")
         put(remote, "same.csv", patients_csv("F-SAME-2"))
@@ -92,8 +96,6 @@ def test_second_file_of_one_name_waits_on_the_server_until_the_first_is_received
                    message="both files in done/")
         assert running.search("Patient", f"{SYSTEM}|F-SAME-1") and running.search("Patient", f"{SYSTEM}|F-SAME-2")
         wait_until(lambda: len(copies(remote / "done", "same.csv")) == 2, message="both remote copies in done/")
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_resumed_remote_file_is_fetched_unless_its_very_bytes_already_arrived(tmp_path, simulator, sshd, remote):
@@ -105,8 +107,7 @@ def test_resumed_remote_file_is_fetched_unless_its_very_bytes_already_arrived(tm
     done.mkdir(parents=True)
     (done / "new.csv").write_bytes(patients_csv("F-RESUME-OLD"))  # an older file of the same name
     (done / "fetched.csv").write_bytes(patients_csv("F-RESUME-FETCHED"))
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote) as running:
         wait_until(lambda: running.search("Patient", f"{SYSTEM}|F-RESUME-NEW"), timeout=60,
                    message="the resumed file filed")
         wait_until(lambda: (remote / "done" / "new.csv").exists() and (remote / "done" / "fetched.csv").exists(),
@@ -114,40 +115,31 @@ def test_resumed_remote_file_is_fetched_unless_its_very_bytes_already_arrived(tm
         assert len(copies(done, "new.csv")) == 2
         assert copies(done, "fetched.csv") == [done / "fetched.csv"]
         assert not running.search("Patient", f"{SYSTEM}|F-RESUME-FETCHED")
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_remote_file_over_the_limit_goes_to_remote_error_without_being_fetched(tmp_path, simulator, sshd, remote):
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000) as running:
         put(remote, "huge.pdf", pdf("x" * 5000))
         wait_until(lambda: (remote / "error" / "huge.pdf.reason").exists(), message="the remote reason")
         assert "over the channel's limit of 2000" in (remote / "error" / "huge.pdf.reason").read_text()
         assert (remote / "error" / "huge.pdf").exists() and not (remote / "huge.pdf").exists()
         assert not list(running.inbox.rglob("huge.pdf*"))
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_sidecar_of_a_remote_document_over_the_limit_goes_with_it_to_remote_error(tmp_path, simulator, sshd,
                                                                                    remote):
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000) as running:
         (remote / "huge.pdf.json").write_text(f'{{"patientIdentifier": "{SYSTEM}|F-HUGE-1"}}')
         put(remote, "huge.pdf", pdf("x" * 5000))
         wait_until(lambda: (remote / "error" / "huge.pdf.json").exists(), message="the sidecar in remote error/")
         assert (remote / "error" / "huge.pdf").exists() and (remote / "error" / "huge.pdf.reason").exists()
         assert not list(running.inbox.rglob("huge.pdf*"))
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_sidecar_fetched_before_its_document_was_refused_on_the_server_says_so_in_error(tmp_path, simulator, sshd,
                                                                                         remote):
     # Without the server's word the sidecar would wait this long for its document.
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000, orphan_sidecar_seconds=600)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote, max_file_bytes=2000, orphan_sidecar_seconds=600) as running:
         put(remote, "late.pdf.json", f'{{"patientIdentifier": "{SYSTEM}|F-LATE-1"}}'.encode())
         wait_until(lambda: (running.inbox / "late.pdf.json").exists(), message="the sidecar fetched")
         put(remote, "late.pdf", pdf("x" * 5000))
@@ -156,20 +148,15 @@ def test_sidecar_fetched_before_its_document_was_refused_on_the_server_says_so_i
         assert "document was refused on the SFTP server" in reason.read_text()
         assert "over the channel's limit of 2000" in reason.read_text()
         assert (remote / "error" / "late.pdf").exists()
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_host_key_first_seen_is_kept_when_the_channel_opts_in(tmp_path, simulator, sshd, remote):
-    running = start_sftp_engine(tmp_path, simulator, sshd, remote, known_hosts_path=None, trust_first_host_key=True)
-    try:
+    with sftp_engine(tmp_path, simulator, sshd, remote, known_hosts_path=None, trust_first_host_key=True) as running:
         put(remote, "first.csv", patients_csv("F-TOFU-1"))
         assert running.wait_settled("first.csv", timeout=60) == "done"
         kept = paramiko.HostKeys(str(running.inbox / ".sftp_known_hosts"))
         expected = paramiko.HostKeys(str(sshd.known_hosts_path))
         assert kept.lookup(f"[127.0.0.1]:{sshd.port}") == expected.lookup(f"[127.0.0.1]:{sshd.port}")
-    finally:
-        assert running.engine.stop() == 0, running.engine.log()
 
 
 def test_sftp_channel_without_a_known_host_key_is_a_configuration_error():
