@@ -32,7 +32,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
     app.register_blueprint(metrics)
-    app.register_blueprint(fhir, url_prefix="/fhir")
+    app.register_blueprint(fhir)
     app.register_blueprint(messages, url_prefix="/admin/api")
     app.register_blueprint(console, url_prefix="/admin")
     app.register_blueprint(admin, url_prefix="/admin/api")

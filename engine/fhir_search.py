@@ -234,7 +234,10 @@ def search(session: Session, request: SearchRequest) -> SearchPage:
     forward, as_of, after = True, utcnow(), None
     if request.cursor:
         after, forward, as_of = _decode_cursor(request.cursor, keys)
-    filters.append(or_(last_updated <= as_of, _existed_at(as_of)))
+        filters.append(or_(last_updated <= as_of, _existed_at(as_of)))
+    else:
+        # The first page is the snapshot itself: everything stored has a version at or before it.
+        filters.append(last_updated <= as_of)
     total = None
     if request.total != "none" or request.summary == "count":
         total = session.scalar(select(func.count()).select_from(R).where(*filters))

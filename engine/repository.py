@@ -62,8 +62,11 @@ def _content(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same_content(stored: dict[str, Any], resource: dict[str, Any]) -> bool:
-    """Equal as text (``1.0`` and ``1.00`` are Decimals that compare equal, but differ in precision)."""
-    return fhir_json.dumps(_content(stored), sort_keys=True) == fhir_json.dumps(_content(resource), sort_keys=True)
+    """Equal, and equal as text: ``1.0`` and ``1.00`` are Decimals that compare equal but differ in precision.
+
+    The dict comparison settles every real change; only a resend that looks unchanged is serialised."""
+    stored, resource = _content(stored), _content(resource)
+    return stored == resource and fhir_json.dumps(stored, sort_keys=True) == fhir_json.dumps(resource, sort_keys=True)
 
 
 def _rewrite_references(node: Any, placeholders: dict[str, str]) -> Any:
@@ -123,12 +126,10 @@ class FhirRepository:
 
     def resolve_identity(self, session: Session, resource_type: str,
                          identity: Iterable[tuple[str, str]]) -> str | None:
-        """The id of the stored resource an identity names, following ``replaced-by`` links of merges."""
-        for param, value in identity:
-            found = self.ids_with_token(session, resource_type, param, value)
-            if found:
-                return self._follow_replacements(session, resource_type, found[0])
-        return None
+        """The id of the stored resource an identity names, following ``replaced-by`` links of merges
+        (the first, should the identity be ambiguous; :meth:`identity_matches` tells)."""
+        matches = self.identity_matches(session, resource_type, identity)
+        return matches[0] if matches else None
 
     def identity_matches(self, session: Session, resource_type: str,
                          identity: Iterable[tuple[str, str]]) -> list[str]:

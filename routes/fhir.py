@@ -20,7 +20,7 @@ from engine.fhir_exchange import FhirRequest, FhirResponse
 
 log = logging.getLogger(__name__)
 
-fhir = Blueprint("fhir", __name__)
+fhir = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 #: FHIR's JSON media type, what every answer is sent as.
 FHIR_JSON = "application/fhir+json"
@@ -120,12 +120,8 @@ def http_error(error: HTTPException) -> Response:
 
 
 def _is_fhir_url() -> bool:
-    """Whether the blueprint serves this URL for some method (routing failed on the method alone)."""
-    try:
-        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET")
-    except HTTPException:
-        return False
-    return isinstance(endpoint, str) and endpoint.startswith(f"{fhir.name}.")
+    """Whether the URL lies under the FHIR base (the blueprint's routes take every path there)."""
+    return request.path == fhir.url_prefix or request.path.startswith(f"{fhir.url_prefix}/")
 
 
 @fhir.app_errorhandler(HTTPException)
