@@ -8,7 +8,6 @@ finishes, :func:`release_waiters` makes the dependents due again and they are re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -16,6 +15,7 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine import fhir_json
 from engine.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, utcnow
 from engine.routing import order_key
 
@@ -75,7 +75,7 @@ def ensure_dependency(session: Session, dependent: Delivery, reference: str,
     if parked is not None:
         return Park(f"depends on {reference}, whose delivery {parked.id} is parked: {parked.last_error or ''}")
     now = utcnow()
-    content = json.loads(record.content)
+    content = fhir_json.loads(record.content)
     created = Delivery(
         destination=destination, resource_type=resource_type, resource_id=local_id,
         resource_version=record.version_id, order_key=order_key(content), origin=dependent.origin,

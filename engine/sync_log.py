@@ -6,11 +6,11 @@ so the log can be shown to an operator without exposing patient data.
 
 from __future__ import annotations
 
-import json
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import fhir_json
 from engine.models import Delivery, ResourceVersion, SyncAction, SyncLogEntry, utcnow
 from engine.routing import patient_reference
 
@@ -36,7 +36,7 @@ def _patient_of(session: Session, delivery: Delivery) -> str | None:
             ResourceVersion.resource_type == delivery.resource_type, ResourceVersion.id == delivery.resource_id,
             ResourceVersion.version_id <= delivery.resource_version, ResourceVersion.content.is_not(None))
         .order_by(ResourceVersion.version_id.desc()).limit(1))
-    return patient_reference(json.loads(version.content)) if version is not None else None
+    return patient_reference(fhir_json.loads(version.content)) if version is not None else None
 
 
 def record(session: Session, delivery: Delivery, status: str, details: str, *, attempt: int | None = None,
