@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db import Database
-from engine.models import Message, MessageStatus, utcnow
+from engine.models import HL7_CONTENT_TYPE, Message, MessageStatus, utcnow
 from mappings.errors import MappingError
 from mappings.hl7_header import MessageHeader, read_header
 
@@ -40,7 +40,7 @@ class MessageStore:
         except MappingError as exc:
             header_error = str(exc)
         message = Message(
-            channel=channel, content_type="application/hl7-v2", peer=peer,
+            channel=channel, content_type=HL7_CONTENT_TYPE, peer=peer,
             sender=header.sender[:256] if header else None,
             control_id=header.control_id[:199] if header else None,
             message_type=header.message_type[:32] if header else None,

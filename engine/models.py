@@ -39,6 +39,10 @@ class Base(DeclarativeBase):
     pass
 
 
+#: The content type of stored HL7 v2 messages (and of the HL7 files that held them).
+HL7_CONTENT_TYPE = "application/hl7-v2"
+
+
 class MessageStatus:
     RECEIVED = "received"
     MAPPED = "mapped"
@@ -53,7 +57,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(64), index=True)
-    content_type: Mapped[str] = mapped_column(String(100), default="application/hl7-v2")
+    content_type: Mapped[str] = mapped_column(String(100), default=HL7_CONTENT_TYPE)
     sender: Mapped[str | None] = mapped_column(String(256))
     peer: Mapped[str | None] = mapped_column(String(128))
     control_id: Mapped[str | None] = mapped_column(String(199), index=True)

@@ -15,6 +15,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
 from engine.settings import Settings
+from engine.shared_state import REDIS_SCHEMES
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     url = settings.broker_url
     if settings.in_process_broker:
         return StubBroker(middleware=_middleware())
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(REDIS_SCHEMES):
         from dramatiq.brokers.redis import RedisBroker
 
         return RedisBroker(url=url, namespace=settings.queue_namespace, middleware=_middleware())

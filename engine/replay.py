@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from engine.message_store import MessageStore, StoredMessage
-from engine.models import Message, MessageStatus, utcnow
+from engine.models import HL7_CONTENT_TYPE, Message, MessageStatus, utcnow
 from engine.pipeline import Outcome, Pipeline
 from mappings.errors import MappingError
 from mappings.hl7_header import read_header
@@ -29,9 +29,6 @@ STRANDED_AFTER_SECONDS = 60
 #: Most messages replayed by one bulk request.
 MAX_BULK_REPLAY = 10000
 
-
-#: The content type of stored HL7 v2 messages (and of the HL7 files that held them).
-HL7_CONTENT_TYPE = "application/hl7-v2"
 
 
 def single_hl7_messages() -> tuple:

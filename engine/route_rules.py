@@ -5,6 +5,7 @@ criteria) and what it changes before they are sent (drop elements, add tags or i
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -38,8 +39,12 @@ def where_expressions(match: dict[str, Any]) -> list[str]:
     return [where] if isinstance(where, str) else list(where)
 
 
+@functools.lru_cache(maxsize=None)
 def compile_criterion(expression: str) -> Callable[[dict], list]:
-    """Compile one FHIRPath criterion; ``ValueError`` saying why when it is not valid."""
+    """Compile one FHIRPath criterion; ``ValueError`` saying why when it is not valid.
+
+    Cached: the config check and the router compile the same criteria on every load.
+    """
     try:
         criterion = compile_fhirpath(expression)
         # Some mistakes (a function's arity) only show when evaluated: try it on an empty resource.
