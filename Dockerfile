@@ -10,6 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml setup.py README.md ./
+COPY carebridge ./carebridge
+COPY foundation ./foundation
 COPY engine ./engine
 COPY connectors ./connectors
 COPY mappings ./mappings

@@ -1,7 +1,7 @@
-"""Build hook: a wheel carries a copy of the checkout's config/ folder inside the engine package.
+"""Build hook: a wheel carries a copy of the checkout's config/ folder inside the engine package (engine/packaged_config/).
 
 config/ sits at the top of the checkout, where integrators edit it, so it is no package of its
-own; an engine installed from a wheel falls back to this copy (engine/config_locations.py).
+own; an engine installed from a wheel falls back to this copy (engine/config/locations.py).
 """
 
 import shutil

@@ -32,18 +32,18 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    from conftest import write_test_config
     from sqlalchemy import func, select
 
-    from conftest import write_test_config
-    from engine.migrations import upgrade
-    from engine.models import Delivery
-    from engine.routing import Source
-    from engine.runtime import build_runtime
-    from engine.settings import Settings
+    from carebridge.runtime import build_runtime
+    from engine.config.environment import Settings
+    from engine.db.migrations import upgrade
+    from engine.db.models import Delivery
+    from engine.routing.router import Source
     from simulators.carepatron import CarepatronSimulator
 
     class NoMapper:
-        def map(self, raw, channel=None, default_charset="utf-8"):
+        def map(self, raw, channel=None, default_charset="utf-8", header=None):
             raise AssertionError("the benchmark writes resources directly")
 
     with tempfile.TemporaryDirectory() as folder, CarepatronSimulator(api_key="bench") as simulator:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.app import create_app  # noqa: E402
-from engine.migrations import upgrade  # noqa: E402
-from engine.runtime import build_runtime  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from carebridge.app import create_app  # noqa: E402
+from carebridge.runtime import build_runtime  # noqa: E402
+from engine.config.environment import Settings  # noqa: E402
+from engine.db.migrations import upgrade  # noqa: E402
 
 #: Patients written per transaction while loading.
 LOAD_BATCH = 500

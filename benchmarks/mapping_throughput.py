@@ -12,8 +12,8 @@ from pathlib import Path
 
 import hl7
 
-from mappings.hl7_header import decode_message, read_header
 from mappings.mapper import Mapper
+from mappings.v2.header import decode_message, read_header
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "mappings" / "golden"

@@ -66,7 +66,7 @@ def main() -> None:
         if args.scaled:
             import subprocess
 
-            subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=ROOT, check=True,
+            subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], cwd=ROOT, check=True,
                            env={**__import__("os").environ, **env})
         engine = start_engine(Path(tmp), env)
         try:

@@ -1,7 +1,7 @@
 """Compiles a config's value specs (``{path: PID-5[*], type: XPN}``) into plain callables,
 once per config version, so mapping a message never looks at the YAML again.
 
-A compiled spec takes a :class:`~mappings.hl7_path.Scope` and the per-message
+A compiled spec takes a :class:`~mappings.v2.path.Scope` and the per-message
 :class:`Run` and returns an :class:`Out`: the values found, whether the sender sent the
 explicit null ``""`` (for the whole value, or for members of an object), whether anything
 came from the message (objects made only of literals are left out), and whether the value
@@ -16,18 +16,19 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
+from foundation.errors import CarebridgeError
 from mappings import fhir_shape
 from mappings.datatypes import CONVERTERS
 from mappings.datatypes.context import ConversionContext, component
 from mappings.datatypes.times import InvalidDate
 from mappings.datatypes.values import InvalidValue
 from mappings.errors import MappingError
-from mappings.hl7_message import Segment
-from mappings.hl7_path import PathSyntaxError, Scope, compile_path
 from mappings.references import PendingReference
+from mappings.v2.message import Segment
+from mappings.v2.path import PathSyntaxError, Scope, compile_path
 
 
-class CompileError(Exception):
+class CompileError(CarebridgeError):
     """A spec that cannot work; ``where`` is the key path inside the config file."""
 
     def __init__(self, where: tuple, message: str):

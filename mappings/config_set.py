@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config_files import ConfigError, load_schema, load_yaml, validate
-from engine.settled_edits import EditSettling, Stamp, file_stamp
+from foundation.settled_edits import EditSettling, Stamp, file_stamp
+from foundation.yaml_files import ConfigError, load_schema, load_yaml, validate
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from foundation.errors import CarebridgeError
 
-class MappingError(Exception):
+
+class MappingError(CarebridgeError):
     """The message could not be mapped; names the segment and field at fault.
 
     Example: ``MappingError("PID-7", "not a valid HL7 DTM date/time")``.

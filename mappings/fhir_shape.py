@@ -11,10 +11,12 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 
+from foundation.errors import CarebridgeError
+
 _ELEMENT_TYPE = re.compile(r"abc\.(\w+)Type")
 
 
-class UnknownElement(KeyError):
+class UnknownElement(CarebridgeError, KeyError):
     """A config names an element the resource does not have."""
 
 

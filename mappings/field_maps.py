@@ -16,17 +16,18 @@ from typing import Any, Callable
 
 from fhirpathpy import compile as compile_fhirpath
 
-from engine.config_files import ConfigError, load_config_file, load_schema
+from foundation.errors import CarebridgeError
+from foundation.yaml_files import ConfigError, load_config_file, load_schema
 
 #: The JSON Schema every field map must match.
 SCHEMA_PATH = Path(__file__).resolve().parent / "field_map.schema.json"
 
 
-class FieldMissing(Exception):
+class FieldMissing(CarebridgeError):
     """A field the destination requires has no value in the resource."""
 
 
-class MissingReference(Exception):
+class MissingReference(CarebridgeError):
     """A referenced resource has no id at the destination yet (deliver it first)."""
 
     def __init__(self, reference: str):

@@ -14,20 +14,21 @@ from __future__ import annotations
 import codecs
 import logging
 import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from foundation.code_trace import code_trace
+from foundation.errors import CarebridgeError
 from mappings.code_tables import CodeTables
 from mappings.compiler import Run
 from mappings.config_set import DirectoryState, MergedConfig, describe, load_schema_once, merge, refresh
 from mappings.datatypes.context import ConversionContext
 from mappings.errors import InternalMappingError, MappingError, UnsupportedMessage
-from mappings.hl7_header import decode_message, read_header
-from mappings.hl7_message import Segment, parse_segments
-from mappings.message_mapping import MessagePlan, ResourceDefinition, SourcedCompileError, Sourced, compile_message
+from mappings.message_mapping import MessagePlan, ResourceDefinition, Sourced, SourcedCompileError, compile_message
 from mappings.result import MappingResult
+from mappings.v2.header import MessageHeader, decode_with_header, read_header
+from mappings.v2.message import Segment, parse_segments
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class CompiledChannel:
     forced_charset: str | None = None
 
 
-class ChannelProblems(Exception):
+class ChannelProblems(CarebridgeError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
@@ -217,7 +218,7 @@ class Mapper:
 
     def reload_if_changed(self) -> bool:
         """Re-read configs whose files changed and have stopped changing (a stat per file; see
-        engine/settled_edits.py), so a file is never read half-written. An invalid file or a set
+        foundation/settled_edits.py), so a file is never read half-written. An invalid file or a set
         that no longer compiles is refused and logged; what was in force stays. Return
         whether a new version is now in force."""
         with self._lock:
@@ -256,26 +257,26 @@ class Mapper:
 
     # -- mapping -------------------------------------------------------------------------
 
-    def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8") -> MappingResult:
+    def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8",
+            header: MessageHeader | None = None) -> MappingResult:
         """Map one message; raise only :class:`MappingError` (or its subclasses): a bug in the
-        mapping code is an :class:`InternalMappingError`."""
+        mapping code is an :class:`InternalMappingError`. ``header`` is the message's MSH when
+        the caller read it already (the pipeline does, once per message)."""
         try:
-            return self._map(raw, channel, default_charset)
+            return self._map(raw, channel, default_charset, header)
         except MappingError:
             raise
         except RecursionError:
             raise MappingError(None, "message too deeply nested to map") from None
         except Exception as exc:
             # A bug, not the sender's fault: logged with the code location, never the values.
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
-            logger.error("mapping failed with %s at %s", type(exc).__name__, where)
+            logger.error("mapping failed%s", code_trace(exc))
             raise InternalMappingError(None, f"internal mapping error ({type(exc).__name__})") from None
 
-    def _map(self, raw: bytes, channel: str | None, default_charset: str) -> MappingResult:
+    def _map(self, raw: bytes, channel: str | None, default_charset: str,
+             header: MessageHeader | None) -> MappingResult:
         compiled = self._in_force(channel)
-        text = decode_message(raw, default_charset, compiled.forced_charset)
-        header = read_header(text)
+        text, header = decode_with_header(raw, header or read_header(raw), default_charset, compiled.forced_charset)
         segments = parse_segments(text)
         plan = compiled.plans.get(header.message_type) or compiled.plans.get(header.message_code)
         if plan is None:

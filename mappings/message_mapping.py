@@ -15,9 +15,9 @@ from mappings import fhir_shape
 from mappings.compiler import CompileError, Known, Run, assemble, compile_condition, compile_members, iterate
 from mappings.datatypes import CONVERTERS
 from mappings.errors import MappingError
-from mappings.hl7_path import Scope, compile_path, PathSyntaxError
 from mappings.references import Instance, resolve
 from mappings.result import MappedResource
+from mappings.v2.path import PathSyntaxError, Scope, compile_path
 
 
 @dataclass

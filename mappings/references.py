@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.hl7_path import Scope
 from mappings.result import MappedResource
+from mappings.v2.path import Scope
 
 
 @dataclass

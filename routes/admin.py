@@ -6,23 +6,21 @@ When ``CAREBRIDGE_ADMIN_TOKEN`` is set every request needs ``Authorization: Bear
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from engine.outbox import announce
-from engine.dead_letters import get_delivery, list_deliveries, retry
-from engine.patients import AmbiguousPatient, PatientNotFound
-from engine.resync import UnknownDestination, resync_patient
-from engine.sync_log_queries import patient_log
+from engine.operations.dead_letters import get_delivery, list_deliveries, retry
+from engine.operations.patient_lookup import AmbiguousPatient, PatientNotFound
+from engine.operations.resync import UnknownDestination, resync_patient
+from engine.operations.sync_log_queries import patient_log
+from engine.routing.outbox import announce
 from routes.admin_auth import require_admin_token
+from routes.engine_runtime import current_runtime
 
 admin = Blueprint("admin", __name__)
 require_admin_token(admin)
 #: Largest page a listing returns.
 MAX_LIMIT = 1000
 
-
-def _runtime():
-    return current_app.extensions["carebridge"]
 
 
 def _problem(status: int, code: str, message: str):
@@ -37,29 +35,29 @@ def _limit(default: int) -> int:
 
 
 def _announce(delivery_ids: list[int]) -> None:
-    announce(_runtime().queue.enqueue, delivery_ids)
+    announce(current_runtime().queue.enqueue, delivery_ids)
 
 
 @admin.get("/deliveries")
 def deliveries():
     status = request.args.get("status", "failed")
-    rows = list_deliveries(_runtime().database, None if status == "all" else status,
+    rows = list_deliveries(current_runtime().database, None if status == "all" else status,
                            request.args.get("destination"), _limit(100))
     return jsonify(deliveries=rows, count=len(rows))
 
 
 @admin.get("/deliveries/<int:delivery_id>")
 def delivery(delivery_id: int):
-    found = get_delivery(_runtime().database, delivery_id)
+    found = get_delivery(current_runtime().database, delivery_id)
     return jsonify(found) if found else _problem(404, "not-found", f"no delivery {delivery_id}")
 
 
 @admin.post("/deliveries/<int:delivery_id>/retry")
 def retry_one(delivery_id: int):
-    found = get_delivery(_runtime().database, delivery_id)
+    found = get_delivery(current_runtime().database, delivery_id)
     if found is None:
         return _problem(404, "not-found", f"no delivery {delivery_id}")
-    retried = retry(_runtime().database, [delivery_id])
+    retried = retry(current_runtime().database, [delivery_id])
     if not retried:
         return _problem(409, "not-parked", f"delivery {delivery_id} is {found['status']}, not parked")
     _announce(retried)
@@ -72,7 +70,7 @@ def retry_bulk():
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
         return _problem(400, "bad-request", "ids must be a list of delivery ids")
-    retried = retry(_runtime().database, ids, body.get("destination"))
+    retried = retry(current_runtime().database, ids, body.get("destination"))
     _announce(retried)
     return jsonify(retried=retried, count=len(retried)), 202
 
@@ -80,7 +78,7 @@ def retry_bulk():
 @admin.post("/patients/<patient_id>/sync")
 def sync_patient(patient_id: str):
     body = request.get_json(silent=True) or {}
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         result = resync_patient(runtime.database, runtime.repository, runtime.router, patient_id,
                                 body.get("destination") or request.args.get("destination"))
@@ -94,7 +92,7 @@ def sync_patient(patient_id: str):
 
 @admin.get("/patients/<patient_id>/sync-log")
 def sync_log(patient_id: str):
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         resolved, rows = patient_log(runtime.database, runtime.repository, patient_id,
                                      request.args.get("destination"), _limit(200))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
+
+from routes.engine_runtime import current_runtime
 
 
 def require_admin_token(blueprint: Blueprint) -> None:
@@ -16,7 +18,7 @@ def require_admin_token(blueprint: Blueprint) -> None:
 
     @blueprint.before_request
     def _check():
-        token = current_app.extensions["carebridge"].settings.environ.get("CAREBRIDGE_ADMIN_TOKEN")
+        token = current_runtime().settings.environ.get("CAREBRIDGE_ADMIN_TOKEN")
         if not token:
             return None
         given = request.headers.get("Authorization", "")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
-from engine.overview import build_overview
-from engine.replay import UnreplayableMessage
+from engine.operations.overview import build_overview
+from engine.operations.replay import UnreplayableMessage
 from routes.admin_auth import require_admin_token
+from routes.engine_runtime import current_runtime
 
 console = Blueprint("console", __name__, template_folder="templates")
 require_admin_token(console)
@@ -14,7 +15,7 @@ require_admin_token(console)
 
 @console.get("/")
 def overview():
-    runtime = current_app.extensions["carebridge"]
+    runtime = current_runtime()
     with runtime.database.read() as session:
         view = build_overview(session, runtime.config, set(runtime.destinations))
     return render_template("console/overview.html", view=view)
@@ -22,7 +23,7 @@ def overview():
 
 @console.post("/messages/<int:message_id>/replay")
 def replay(message_id: int):
-    runtime = current_app.extensions["carebridge"]
+    runtime = current_runtime()
     try:
         outcome = runtime.replay.replay(message_id)
         flash(f"Message {message_id} replayed: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))

@@ -1,4 +1,4 @@
-"""The FHIR R4 REST API at ``/fhir``: HTTP in and out of :class:`engine.fhir_api.FhirApi`.
+"""The FHIR R4 REST API at ``/fhir``: HTTP in and out of :class:`engine.fhir_api.interactions.FhirApi`.
 
 This blueprint does only what needs HTTP: media types (JSON only: XML is a 406 or 415),
 parsing the body, the base URL the client called (``X-Forwarded-*`` honoured, so links
@@ -8,15 +8,16 @@ work behind a proxy), and turning every failure into an OperationOutcome.
 from __future__ import annotations
 
 import logging
-import traceback
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
-from engine import fhir_json
-from engine.fhir_api import FhirApi
-from engine.fhir_errors import FhirError, operation_outcome
-from engine.fhir_exchange import FhirRequest, FhirResponse
+from engine.fhir_api.errors import FhirError, operation_outcome
+from engine.fhir_api.exchange import FhirRequest, FhirResponse
+from engine.fhir_api.interactions import FhirApi
+from foundation import decimal_json
+from foundation.code_trace import code_trace
+from routes.engine_runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _body(path: str):
         raise FhirError(415, "not-supported", "unsupported-media-type",
                         f"Content-Type must be one of {', '.join(sorted(allowed))}")
     try:
-        return fhir_json.loads(data)
+        return decimal_json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FhirError(400, "structure", "unparseable-json", "the body is not valid JSON") from None
 
@@ -88,7 +89,7 @@ def _query(path: str) -> list[tuple[str, str]]:
 
 
 def _respond(answer: FhirResponse) -> Response:
-    body = fhir_json.dumps(answer.body) if answer.body is not None else ""
+    body = decimal_json.dumps(answer.body) if answer.body is not None else ""
     response = Response(body, status=answer.status, mimetype=FHIR_JSON if body else None)
     if body:
         response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
@@ -108,7 +109,7 @@ def interact(path: str) -> Response:
             headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path))
     except FhirError as error:
         return _respond(FhirResponse(error.status, error.outcome()))
-    runtime = current_app.extensions["carebridge"]
+    runtime = current_runtime()
     return _respond(FhirApi(runtime.fhir_writer).handle(fhir_request))
 
 
@@ -134,8 +135,6 @@ def routing_error(error: HTTPException):
 @fhir.errorhandler(Exception)
 def internal_error(error: Exception) -> Response:
     # Where, not what: exception messages (SQL parameters, say) may carry patient data.
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    log.error("FHIR API internal error %s at %s:%s", type(error).__name__,
-              frame.filename if frame else "?", frame.lineno if frame else "?")
+    log.error("FHIR API internal error%s", code_trace(error))
     return _respond(FhirResponse(500, operation_outcome("exception", "internal-error",
                                                          "the server failed to process the request")))

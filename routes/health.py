@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+
+from routes.engine_runtime import current_runtime
 
 health = Blueprint("health", __name__)
 
@@ -14,7 +16,7 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    runtime = current_app.extensions["carebridge"]
+    runtime = current_runtime()
     checks = {}
     for name, check in (("database", runtime.database.ping), ("broker", runtime.queue.ping)):
         try:

@@ -4,7 +4,9 @@ the same receiver as MLLP, for senders that cannot open an MLLP connection.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
+
+from routes.engine_runtime import current_runtime
 
 hl7_http = Blueprint("hl7", __name__)
 
@@ -12,7 +14,7 @@ hl7_http = Blueprint("hl7", __name__)
 @hl7_http.post("/hl7")
 @hl7_http.post("/hl7/<channel>")
 def receive(channel: str = "http"):
-    runtime = current_app.extensions["carebridge"]
+    runtime = current_runtime()
     receiver = runtime.receivers.get(channel)
     if receiver is None:
         return Response(f"no HL7 channel named {channel!r}\n", status=404, mimetype="text/plain")

@@ -5,19 +5,17 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from engine.message_queries import MessageFilter, counts_by_status, find_messages, summary
-from engine.models import Message
-from engine.replay import UnreplayableMessage
+from engine.db.models import Message
+from engine.operations.replay import UnreplayableMessage
+from engine.store.message_queries import MessageFilter, counts_by_status, find_messages, summary
 from routes.admin_auth import require_admin_token
+from routes.engine_runtime import current_runtime
 
 messages = Blueprint("messages", __name__)
 require_admin_token(messages)
 
-
-def _runtime():
-    return current_app.extensions["carebridge"]
 
 
 def _outcome(outcome) -> dict:
@@ -37,7 +35,7 @@ def list_messages():
             limit=int(args.get("limit", 50)))
     except ValueError as exc:
         return jsonify(error="bad-request", detail=str(exc)), 400
-    with _runtime().database.read() as session:
+    with current_runtime().database.read() as session:
         found = find_messages(session, criteria)
         counts = counts_by_status(session)
     body = {"items": [summary(m) for m in found], "counts": counts}
@@ -48,7 +46,7 @@ def list_messages():
 
 @messages.get("/messages/<int:message_id>")
 def show_message(message_id: int):
-    with _runtime().database.read() as session:
+    with current_runtime().database.read() as session:
         message = session.get(Message, message_id)
         if message is None:
             return jsonify(error="not-found", detail=f"no message {message_id}"), 404
@@ -61,7 +59,7 @@ def show_message(message_id: int):
 @messages.post("/messages/<int:message_id>/replay")
 def replay_message(message_id: int):
     try:
-        outcome = _runtime().replay.replay(message_id)
+        outcome = current_runtime().replay.replay(message_id)
     except UnreplayableMessage as exc:
         return jsonify(error="not-replayable", detail=str(exc)), 409
     return jsonify(_outcome(outcome))
@@ -72,6 +70,6 @@ def replay_messages():
     filters = request.get_json(silent=True) or {}
     if not any(filters.get(k) for k in ("status", "type", "channel")):
         return jsonify(error="bad-request", detail="name at least one of status, type, channel"), 400
-    outcomes = _runtime().replay.replay_where(status=filters.get("status"), message_type=filters.get("type"),
+    outcomes = current_runtime().replay.replay_where(status=filters.get("status"), message_type=filters.get("type"),
                                               channel=filters.get("channel"))
     return jsonify({"replayed": len(outcomes), "items": [_outcome(o) for o in outcomes.values()]})

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from engine.metrics import render_metrics
+from engine.operations.metrics import render_metrics
+from routes.engine_runtime import current_runtime
 
 metrics = Blueprint("metrics", __name__)
 
 
 @metrics.get("/metrics")
 def scrape():
-    return Response(render_metrics(current_app.extensions["carebridge"].database), mimetype=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(current_runtime().database), mimetype=CONTENT_TYPE_LATEST)

@@ -12,7 +12,6 @@ from support import services
 from support.config import TEST_API_KEY, write_test_config
 
 
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> str:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
@@ -59,8 +58,8 @@ def database_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def database(database_url):
-    from engine.db import Database
-    from engine.migrations import upgrade
+    from engine.db.database import Database
+    from engine.db.migrations import upgrade
 
     db = Database(database_url)
     upgrade(db)
@@ -95,9 +94,9 @@ def backend(request, tmp_path) -> dict[str, str]:
 @pytest.fixture
 def make_runtime(tmp_path, backend, simulator):
     """Builds an engine runtime in this process against the simulator; stops its workers after the test."""
-    from engine.migrations import upgrade
-    from engine.runtime import build_runtime
-    from engine.settings import Settings
+    from carebridge.runtime import build_runtime
+    from engine.config.environment import Settings
+    from engine.db.migrations import upgrade
 
     built = []
 
@@ -108,8 +107,8 @@ def make_runtime(tmp_path, backend, simulator):
             "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
             "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "2", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5", **env})
         if mapper == "bundled":
-            from engine.config import load_engine_config
-            from engine.runtime import build_mapper
+            from carebridge.runtime import build_mapper
+            from engine.config.engine_config import load_engine_config
 
             mapper = build_mapper(settings, load_engine_config(settings.config_path, settings.environ))
         runtime = build_runtime(settings, mapper=mapper or _NoMapper())
@@ -130,5 +129,5 @@ def make_runtime(tmp_path, backend, simulator):
 class _NoMapper:
     """For tests that write resources directly and never map a message."""
 
-    def map(self, raw, channel=None, default_charset="utf-8"):
+    def map(self, raw, channel=None, default_charset="utf-8", header=None):
         raise AssertionError("this test does not map messages")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from engine.cli import build_parser
-from engine.config import load_engine_config
+from carebridge.cli.main import build_parser
+from engine.config.engine_config import load_engine_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,3 +71,4 @@ def test_exactly_one_service_watches_the_file_channels():
     watching = [name for name, service in _carebridge_services().items()
                 if (args := build_parser().parse_args(service["command"])).command == "serve" and args.files]
     assert len(watching) == 1, watching
+

@@ -42,7 +42,7 @@ def wheel_files(wheel) -> set[str]:
 
 
 def test_wheel_carries_the_alembic_migrations(wheel_files):
-    expected = _tracked("engine/schema", "*.py") | _tracked("engine/schema", "*.mako")
+    expected = _tracked("engine/db/schema", "*.py") | _tracked("engine/db/schema", "*.mako")
     assert any("/versions/" in name for name in expected)
     assert expected <= wheel_files
 

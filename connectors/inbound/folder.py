@@ -30,9 +30,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.code_trace import code_trace
-from connectors.inbound.file_channel import FileChannelSettings
-from connectors.inbound.file_receiver import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
+from engine.pipeline.file_settings import FileChannelSettings
+from engine.pipeline.files import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
+from foundation.code_trace import code_trace
 
 log = logging.getLogger(__name__)
 

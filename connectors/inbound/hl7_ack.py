@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from engine.pipeline import Outcome
-from mappings.hl7_header import MessageHeader
+from engine.pipeline.hl7 import Outcome, OutcomeStatus
+from mappings.v2.header import MessageHeader
 
 #: ACK code for each pipeline outcome (HL7 table 0008).
-ACK_CODES = {"accepted": "AA", "error": "AE", "rejected": "AR"}
+ACK_CODES = {OutcomeStatus.ACCEPTED: "AA", OutcomeStatus.ERROR: "AE", OutcomeStatus.REJECTED: "AR"}
 #: Text for ERR-3 codes (HL7 table 0357).
 ERROR_TEXT = {
     "0": "Message accepted", "100": "Segment sequence error", "101": "Required field missing",

@@ -8,15 +8,18 @@ from __future__ import annotations
 import logging
 
 from connectors.inbound.hl7_ack import build_ack
-from connectors.inbound.mllp import Frame
-from engine.code_trace import code_trace
-from engine.message_store import MessageStore
-from engine.models import MessageStatus
-from engine.pipeline import Outcome, Pipeline
-from mappings.batch import split_batch
-from mappings.hl7_header import CHARSETS, peek_header
+from connectors.inbound.mllp_framing import Frame, FrameProblem
+from engine.db.models import MessageStatus
+from engine.pipeline.hl7 import Outcome, OutcomeStatus, Pipeline, read_message_header
+from engine.store.message_store import MessageStore
+from foundation.code_trace import code_trace
+from mappings.v2.batch import split_batch
+from mappings.v2.header import CHARSETS
 
 log = logging.getLogger(__name__)
+
+#: The HL7 error code (table 0357) of each kind of refused frame; 207 for the others.
+FRAME_ERROR_CODES = {FrameProblem.OUTSIDE_FRAME: "100"}
 
 
 class Hl7Receiver:
@@ -61,15 +64,15 @@ class Hl7Receiver:
         """The MLLP listener's handler: a complete frame is received, a broken one kept and refused."""
         if frame.problem is None:
             return self.receive(frame.data, peer)
-        header = peek_header(frame.data)
+        header, header_error = read_message_header(frame.data)
         try:
             stored = self.store.store_hl7(frame.data, self.channel, peer=peer, status=MessageStatus.ERROR,
-                                          error=frame.problem)
+                                          error=frame.problem, header=header, header_error=header_error)
             message_id = stored.id
         except Exception as exc:
             log.error("could not keep a refused frame on channel %s%s", self.channel, code_trace(exc))
             message_id = None
-        outcome = Outcome("rejected", header, message_id, error_code="100" if "frame" in frame.problem else "207",
+        outcome = Outcome(OutcomeStatus.REJECTED, header, message_id, error_code=FRAME_ERROR_CODES.get(frame.kind, "207"),
                           reason=frame.problem)
         self._log(outcome)
         return self._encode(outcome)

@@ -1,13 +1,9 @@
 """The MLLP listener: frames HL7 v2 messages off TCP connections and answers each with its ACK.
 
-It frames and acknowledges; it does not map. Each complete frame goes to a handler (the
-pipeline, run on a thread pool because it writes to the database) and the ACK goes back
-only when the handler returns, that is after the message is committed.
-
-Framing uses python-hl7's MLLP block characters and its stream writer. Reading is done
-here rather than with python-hl7's ``MLLPStreamReader.readblock``: that reader discards a
-valid frame that follows stray bytes and the start of an oversized message, and the
-engine needs both (the first to keep serving, the second to echo MSH-10 in the AR).
+It frames (connectors/inbound/mllp_framing.py) and acknowledges; it does not map. Each
+frame goes to a handler (the HL7 receiver, run on a thread pool because it writes to the
+database) and the ACK goes back only when the handler returns, that is after the message is
+committed. Answers are written with python-hl7's MLLP stream writer.
 """
 
 from __future__ import annotations
@@ -16,30 +12,19 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable
 
-from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK, MLLPStreamWriter
+from hl7.mllp.streams import MLLPStreamWriter
 
-from engine.code_trace import code_trace
+from connectors.inbound.mllp_framing import Frame, FrameProblem, next_frame, unfinished
+from foundation.code_trace import code_trace
 
 log = logging.getLogger(__name__)
 
-#: How much of a refused or broken frame is kept in the message store for an operator to see.
-KEPT_PREFIX_BYTES = 64 * 1024
 #: A connection silent this long is closed (seconds); a message it left unfinished is kept.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 #: Bytes read from the socket at a time.
 READ_CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Frame:
-    """What arrived: a complete message, or something the listener must refuse."""
-
-    data: bytes
-    #: ``None`` for a complete frame; otherwise why it is refused (oversized, truncated, garbage).
-    problem: str | None = None
 
 
 class MllpListener:
@@ -121,19 +106,19 @@ class MllpListener:
         buffer = bytearray()
         try:
             while True:
-                frame, close = self._next_frame(buffer)
+                frame, close = next_frame(buffer, self.max_message_bytes)
                 if frame is None:
                     try:
                         chunk = await asyncio.wait_for(reader.read(READ_CHUNK), self.idle_timeout_seconds)
-                        ended = "connection closed in the middle of a message"
+                        ended = unfinished(buffer, FrameProblem.CUT_OFF, "connection closed in the middle of a message")
                     except asyncio.TimeoutError:
                         # Like a close, except the sender is still there to read the AR.
                         chunk = b""
-                        ended = f"connection idle for {self.idle_timeout_seconds:g} s in the middle of a message"
+                        ended = unfinished(buffer, FrameProblem.IDLE, f"connection idle for "
+                                           f"{self.idle_timeout_seconds:g} s in the middle of a message")
                     if not chunk:
-                        if buffer.strip(b"\r\n \t\x00"):
-                            ack = await self._handle(Frame(bytes(buffer[:KEPT_PREFIX_BYTES]).lstrip(START_BLOCK),
-                                                           ended), peer_text)
+                        if ended is not None:
+                            ack = await self._handle(ended, peer_text)
                             if ack and not reader.at_eof():
                                 mllp_writer.writeblock(ack)
                                 await mllp_writer.drain()
@@ -156,29 +141,6 @@ class MllpListener:
                 await writer.wait_closed()
             except Exception:
                 pass
-
-    def _next_frame(self, buffer: bytearray) -> tuple[Frame | None, bool]:
-        """Take the next frame out of ``buffer``; ``(None, False)`` when more bytes are needed."""
-        end = buffer.find(END_BLOCK + CARRIAGE_RETURN)
-        if end < 0:
-            start = buffer.rfind(START_BLOCK)
-            if len(buffer) - max(start, 0) > self.max_message_bytes:
-                kept = bytes(buffer[max(start + 1, 0):][:KEPT_PREFIX_BYTES])
-                buffer.clear()
-                return Frame(kept, f"message larger than the limit of {self.max_message_bytes} bytes"), True
-            return None, False
-        block = bytes(buffer[:end])
-        del buffer[:end + 2]
-        start = block.rfind(START_BLOCK)
-        if start < 0:
-            log.warning("discarded %d bytes outside an MLLP frame", len(block))
-            return Frame(block[:KEPT_PREFIX_BYTES], "bytes outside an MLLP frame"), False
-        if start > 0:
-            log.warning("discarded %d bytes before an MLLP frame", start)
-        data = block[start + 1:]
-        if len(data) > self.max_message_bytes:
-            return Frame(data[:KEPT_PREFIX_BYTES], f"message larger than the limit of {self.max_message_bytes} bytes"), True
-        return Frame(data), False
 
     async def _handle(self, frame: Frame, peer: str) -> bytes | None:
         loop = asyncio.get_running_loop()

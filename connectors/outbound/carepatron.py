@@ -1,4 +1,4 @@
-"""Carepatron as a destination: the HTTP side of shared/CAREPATRON.md.
+"""Carepatron as a destination: the HTTP side of docs/carepatron-contract.md.
 
 Field names come from the field maps in ``mappings/carepatron/``; this module knows only the
 transport: the ``cp-api-key`` header, create-or-update by the key each field map names,
@@ -16,9 +16,19 @@ from typing import Any
 
 import requests
 
-from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
-                                      Skipped, Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
+from connectors.outbound.http_session import ThreadSessions
+from engine.delivery.destination import (
+    Delivered,
+    DeliveryItem,
+    NeedsDependency,
+    Outcome,
+    Rejected,
+    RetryLater,
+    Skipped,
+    Throttle,
+    Throttled,
+)
 from mappings.field_maps import FieldMap, FieldMaps, FieldMissing, MissingReference, UploadSource
 
 log = logging.getLogger(__name__)
@@ -56,16 +66,11 @@ class CarepatronDestination:
         self.throttle = throttle
         self.max_file_bytes = max_file_bytes
         self._local = threading.local()
+        self._sessions = ThreadSessions({"cp-api-key": self.api_key, "Accept": "application/json"})
 
     @property
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update({"cp-api-key": self.api_key, "Accept": "application/json",
-                                    "User-Agent": "Carebridge"})
-            self._local.session = session
-        return session
+        return self._sessions.get()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         where = f"{method} {path.split('?')[0]}"

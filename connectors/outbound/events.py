@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.outbound.base import DeliveryItem
+from engine.delivery.destination import DeliveryItem
 
 #: Event names: a create or update, or a deletion.
 UPSERT, DELETE = "upsert", "delete"

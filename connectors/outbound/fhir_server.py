@@ -10,15 +10,23 @@ server; one the server does not hold yet is delivered first. A deletion is ``DEL
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
 import requests
 
-from connectors.outbound.base import (Delivered, DeliveryItem, NeedsDependency, Outcome, Rejected, RetryLater,
-                                      Throttle, Throttled)
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
-from engine import fhir_json
+from connectors.outbound.http_session import ThreadSessions
+from engine.delivery.destination import (
+    Delivered,
+    DeliveryItem,
+    NeedsDependency,
+    Outcome,
+    Rejected,
+    RetryLater,
+    Throttle,
+    Throttled,
+)
+from foundation import decimal_json
 
 #: The identifier system carrying the engine's logical id, for conditional updates.
 DEFAULT_IDENTIFIER_SYSTEM = "urn:carebridge:resource-id"
@@ -65,17 +73,13 @@ class FhirServerDestination:
         self.base_url = base_url.rstrip("/")
         self.identifier_system = identifier_system
         self.timeout = timeout_seconds
-        self.headers = {"Accept": "application/fhir+json", "User-Agent": "Carebridge", **(headers or {})}
+        self.headers = {"Accept": "application/fhir+json", **(headers or {})}
         self.throttle = throttle
-        self._local = threading.local()
+        self._sessions = ThreadSessions(self.headers)
 
     @property
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.headers.update(self.headers)
-        return session
+        return self._sessions.get()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response | Outcome:
         if self.throttle is not None and (wait := self.throttle.wait()) is not None:
@@ -109,7 +113,7 @@ class FhirServerDestination:
         else:
             body.pop("id", None)
             path, params = f"/{resource_type}", {"identifier": f"{self.identifier_system}|{local_id}"}
-        answer = self._call("PUT", path, params=params, data=fhir_json.dumps(body, compact=True).encode("utf-8"),
+        answer = self._call("PUT", path, params=params, data=decimal_json.dumps(body, compact=True).encode("utf-8"),
                             headers={"Content-Type": "application/fhir+json"})
         if not isinstance(answer, requests.Response):
             return answer

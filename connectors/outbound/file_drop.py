@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from connectors.outbound.base import Delivered, DeliveryItem, Outcome, RetryLater
 from connectors.outbound.events import event_of
-from engine import fhir_json
+from engine.delivery.destination import Delivered, DeliveryItem, Outcome, RetryLater
+from foundation import decimal_json
 
 
 def write_atomically(path: Path, content: bytes) -> None:
@@ -60,15 +60,15 @@ class FileDropDestination:
         target = folder / f"{resource['id']}.json"
         if item.deleted:
             write_atomically(folder / f"{resource['id']}.deleted.json",
-                             fhir_json.dumps(event_of(item)).encode("utf-8"))
+                             decimal_json.dumps(event_of(item)).encode("utf-8"))
             target.unlink(missing_ok=True)
             return Delivered(target.name, "deleted from the drop folder")
-        write_atomically(target, fhir_json.dumps(resource, indent=1).encode("utf-8"))
+        write_atomically(target, decimal_json.dumps(resource, indent=1).encode("utf-8"))
         return Delivered(target.name, f"wrote {resource['resourceType']}/{target.name}")
 
     def _ndjson(self, item: DeliveryItem) -> Outcome:
         target = self.directory / "events" / time.strftime("%Y%m%d", time.gmtime()) / f"{item.delivery_id}.ndjson"
-        line = fhir_json.dumps(event_of(item), compact=True) + "\n"
+        line = decimal_json.dumps(event_of(item), compact=True) + "\n"
         write_atomically(target, line.encode("utf-8"))
         return Delivered(None, f"wrote events/{target.parent.name}/{target.name}")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from connectors.outbound.base import Destination, Throttle
-from engine.config import DestinationConfig
+from engine.config.engine_config import DestinationConfig
+from engine.delivery.destination import Destination, Throttle
 
 log = logging.getLogger(__name__)
 

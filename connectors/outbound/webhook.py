@@ -13,10 +13,10 @@ import time
 
 import requests
 
-from connectors.outbound.base import Delivered, DeliveryItem, Outcome, Rejected, RetryLater, Throttle, Throttled
 from connectors.outbound.events import event_of
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
-from engine import fhir_json
+from engine.delivery.destination import Delivered, DeliveryItem, Outcome, Rejected, RetryLater, Throttle, Throttled
+from foundation import decimal_json
 
 #: Headers of a webhook request.
 TIMESTAMP_HEADER = "Carebridge-Timestamp"
@@ -52,7 +52,7 @@ class WebhookDestination:
     def deliver(self, item: DeliveryItem) -> Outcome:
         if self.throttle is not None and (wait := self.throttle.wait()) is not None:
             return Throttled(f"the engine's rate limit for {self.name} is used up", wait)
-        body = fhir_json.dumps(event_of(item), compact=True).encode("utf-8")
+        body = decimal_json.dumps(event_of(item), compact=True).encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {**self.headers, "Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign(self.secret, timestamp, body), DELIVERY_HEADER: str(item.delivery_id),

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from mappings.datatypes import codes, contacts, identifiers, people, times, values
 from mappings.datatypes.context import ConversionContext
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 Converter = Callable[[Rep, ConversionContext], Any]
 

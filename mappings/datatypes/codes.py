@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mappings.datatypes.context import ConversionContext, compact, component
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 _HL7_TABLE = re.compile(r"^HL7(\d{4})$", re.IGNORECASE)
 

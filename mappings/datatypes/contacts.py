@@ -6,7 +6,7 @@ from typing import Any
 
 from mappings.datatypes.context import ConversionContext, compact, component, subcomponents
 from mappings.datatypes.times import dtm_datetime
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 #: XTN.3 values whose address is in XTN.4 rather than a phone number (guide: XTN.4 condition).
 _NETWORK_EQUIPMENT = {"Internet", "X.400"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 #: Looks a code up in a named code table: ``lookup("AdministrativeSex", "F") -> "female"``.
 TableLookup = Callable[[str, str], dict[str, Any] | None]

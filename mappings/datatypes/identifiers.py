@@ -6,7 +6,7 @@ from typing import Any
 
 from mappings.datatypes.context import ConversionContext, compact, component, subcomponents
 from mappings.datatypes.times import dtm_datetime
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 #: HD.3 universal id types and how the universal id (HD.2) becomes a URI.
 _UNIVERSAL_ID_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:", "URI": "", "URL": ""}

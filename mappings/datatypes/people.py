@@ -6,7 +6,7 @@ from typing import Any
 
 from mappings.datatypes.context import ConversionContext, compact, component, subcomponents
 from mappings.datatypes.identifiers import hd_system
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 
 def _given(*names: str) -> list[str]:

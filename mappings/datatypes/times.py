@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from foundation.errors import CarebridgeError
 from mappings.datatypes.context import ConversionContext, component
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 _DTM = re.compile(
     r"^(?P<year>\d{4})(?P<month>\d{2})?(?P<day>\d{2})?(?P<hour>\d{2})?(?P<minute>\d{2})?"
@@ -19,7 +20,7 @@ _DTM = re.compile(
 )
 
 
-class InvalidDate(ValueError):
+class InvalidDate(CarebridgeError, ValueError):
     """Not a valid HL7 DTM; the caller names the field."""
 
 

@@ -8,13 +8,14 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from foundation.errors import CarebridgeError
 from mappings.datatypes.context import ConversionContext, component
-from mappings.hl7_message import Rep
+from mappings.v2.message import Rep
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 
 
-class InvalidValue(ValueError):
+class InvalidValue(CarebridgeError, ValueError):
     """A value that does not fit its declared HL7 type; the caller names the field."""
 
 

@@ -1,4 +1,4 @@
-"""A Carepatron simulator: a real HTTP server implementing ``shared/CAREPATRON.md``.
+"""A Carepatron simulator: a real HTTP server implementing ``docs/carepatron-contract.md``.
 
 It stands in for Carepatron in tests and demos, enforces the contract strictly (an unknown
 field is a 422, so engine bugs surface), and can be told to fail in the ways the real

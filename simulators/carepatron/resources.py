@@ -1,4 +1,4 @@
-"""The shapes of the contract's resources (``shared/CAREPATRON.md``) and their validation.
+"""The shapes of the contract's resources (``docs/carepatron-contract.md``) and their validation.
 
 Each kind names its fields with a validator, its required fields, the fields that point at
 another kind's record, and the query parameters its list accepts. Anything else is an error:

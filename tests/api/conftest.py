@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+
 @pytest.fixture
 def runtime(database_url, tmp_path, test_config):
     """The engine's stations on SQLite or PostgreSQL, with the in-process broker and no destination."""
-    from engine.migrations import upgrade
-    from engine.runtime import build_runtime
-    from engine.settings import Settings
+    from carebridge.runtime import build_runtime
+    from engine.config.environment import Settings
+    from engine.db.migrations import upgrade
 
     settings = Settings.from_env({
         "CAREBRIDGE_DATABASE_URL": database_url, "CAREBRIDGE_BROKER_URL": "memory://",
@@ -22,6 +23,6 @@ def runtime(database_url, tmp_path, test_config):
 
 @pytest.fixture
 def client(runtime):
-    from engine.app import create_app
+    from carebridge.app import create_app
 
     return create_app(runtime).test_client()

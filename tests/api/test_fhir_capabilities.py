@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.capabilities import SUPPORTED_TYPES
-from engine.search_index import parameters_for
-from engine.validation import validate_resource
+from engine.fhir_api.capabilities import SUPPORTED_TYPES
+from engine.repository.search_index import parameters_for
+from engine.repository.validation import validate_resource
 
 
 def test_capability_statement_is_valid_and_lists_the_supported_types(client):

@@ -15,8 +15,8 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
 from sqlalchemy import text
 
-from engine.db import Database
-from engine.migrations import upgrade
+from engine.db.database import Database
+from engine.db.migrations import upgrade
 from support.engine_process import start_engine
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ RACERS = 6
 
 
 def test_concurrent_conditional_creates_make_one_resource(runtime):
-    from engine.app import create_app
+    from carebridge.app import create_app
 
     app = create_app(runtime)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.models import ResourceRecord, ResourceVersion
+from engine.db.models import ResourceRecord, ResourceVersion
 
 FHIR_JSON = "application/fhir+json"
 #: An Observation whose value has two significant decimal places, as the text a client sends.

@@ -7,9 +7,9 @@ from fhirpy import SyncFHIRClient
 from sqlalchemy import select
 
 from api.fhir_data import SYSTEM, patient
+from carebridge.app import create_app
+from engine.db.models import Delivery
 from support.config import write_test_config
-from engine.app import create_app
-from engine.models import Delivery
 from support.engine_process import start_engine, wait_until
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, insert, text
 
 from api.fhir_data import SYSTEM, create, patient
-from engine.models import ResourceRecord, SearchString, utcnow
+from engine.db.models import ResourceRecord, SearchString, utcnow
 
 #: Index rows of other patients in the trigram test (a near-empty table is rightly scanned).
 TRIGRAM_ROWS = 20_000

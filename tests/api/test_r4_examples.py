@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from api.r4_examples import load_examples
-from engine import fhir_json
-from engine.capabilities import SUPPORTED_TYPES
+from engine.fhir_api.capabilities import SUPPORTED_TYPES
+from foundation import decimal_json
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ def test_examples_load_by_put_and_read_back_equal_apart_from_meta(client, exampl
     failures = []
     for example in examples:
         path = f"/fhir/{example['resourceType']}/{example['id']}"
-        put = client.put(path, data=fhir_json.dumps(example), content_type="application/fhir+json")
+        put = client.put(path, data=decimal_json.dumps(example), content_type="application/fhir+json")
         if put.status_code not in (200, 201):
             failures.append((path, put.status_code, put.get_json()["issue"][0].get("expression")))
             continue

@@ -1,6 +1,6 @@
 """An FHS/BHS batch sent as one unit: each message is stored, mapped and acknowledged on its own."""
 
-from engine.models import Message
+from engine.db.models import Message
 from support.hl7_messages import adt
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta, timezone
 
-from engine.routing import Source
+from engine.routing.router import Source
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

@@ -7,14 +7,15 @@ import json
 import subprocess
 import sys
 
-from support.config import ROOT
 from http_standin import Served
+
+from support.config import ROOT
 from support.engine_process import engine_env
 
 
 def cli(runtime, tmp_path, *args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = engine_env(tmp_path, {**runtime.settings.environ, **(extra_env or {})})
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], env=env, cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "carebridge.cli", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -25,6 +26,6 @@ def cli_json(runtime, tmp_path, *args: str) -> list[dict]:
 
 
 def admin_api(runtime) -> Served:
-    from engine.app import create_app
+    from carebridge.app import create_app
 
     return Served(create_app(runtime))

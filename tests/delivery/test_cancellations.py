@@ -7,7 +7,7 @@ from __future__ import annotations
 import fhir_records as fr
 from test_carepatron_kinds import settle
 
-from engine.app import create_app
+from carebridge.app import create_app
 from support.engine_process import wait_until
 
 

@@ -4,8 +4,9 @@ or from a Binary, multipart, over 25 MiB parked) and invoices, through the field
 from __future__ import annotations
 
 import fhir_records as fr
+
 from connectors.outbound.carepatron import MAX_FILE_BYTES
-from engine.models import Delivery
+from engine.db.models import Delivery
 from support.engine_process import wait_until
 
 
@@ -84,7 +85,7 @@ def test_a_field_map_without_the_name_of_its_key_field_is_refused_naming_file_an
 
     import pytest
 
-    from engine.config_files import ConfigError
+    from foundation.yaml_files import ConfigError
     from mappings.field_maps import FieldMaps
 
     maps = tmp_path / "carepatron"
@@ -100,7 +101,7 @@ def test_a_field_map_without_the_name_of_its_key_field_is_refused_naming_file_an
 def test_a_409_naming_the_existing_record_ends_in_an_update_of_it(make_runtime, simulator):
     import requests
 
-    from engine.models import CrossReference, utcnow
+    from engine.db.models import CrossReference, utcnow
     from support.config import TEST_API_KEY
 
     runtime = make_runtime()

@@ -3,12 +3,12 @@ cause is fixed retried from the CLI or the admin API, and then delivered."""
 
 from __future__ import annotations
 
-import requests
-
 import fhir_records as fr
+import requests
 from operator_tools import admin_api, cli, cli_json
-from support.engine_process import wait_until
 from test_carepatron_kinds import settle
+
+from support.engine_process import wait_until
 
 
 def parked(runtime, simulator, mrn):
@@ -20,7 +20,7 @@ def parked(runtime, simulator, mrn):
 
 
 def delivered(runtime, delivery_id):
-    from engine.dead_letters import get_delivery
+    from engine.operations.dead_letters import get_delivery
 
     return get_delivery(runtime.database, delivery_id)["status"] == "delivered"
 
@@ -72,7 +72,7 @@ def test_retry_is_a_fresh_request_not_a_replay_of_the_rejected_one(make_runtime,
     runtime = make_runtime()
     delivery_id = parked(runtime, simulator, "L-5")
     simulator.faults.lift("clients")
-    from engine.dead_letters import retry
+    from engine.operations.dead_letters import retry
 
     runtime.queue.enqueue(retry(runtime.database, [delivery_id]))
     wait_until(lambda: delivered(runtime, delivery_id), message="delivery after the retry")
@@ -81,8 +81,8 @@ def test_retry_is_a_fresh_request_not_a_replay_of_the_rejected_one(make_runtime,
 
 
 def test_an_attempt_lost_after_an_operator_retry_is_logged_in_the_new_round(make_runtime, simulator):
-    from engine.dead_letters import retry
-    from engine.models import SyncLogEntry
+    from engine.db.models import SyncLogEntry
+    from engine.operations.dead_letters import retry
 
     runtime = make_runtime(workers=0)                      # the test plays the workers
     simulator.faults.reject("clients")

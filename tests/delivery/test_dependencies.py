@@ -3,12 +3,11 @@ yet has them delivered first, waits for them, and then points at the right ids."
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 import fhir_records as fr
 from delivery_config import engine_config
-from engine.models import Delivery, SyncLogEntry
-from engine.routing import Source
+from sqlalchemy import select
+
+from engine.db.models import Delivery, SyncLogEntry
 from support.engine_process import wait_until
 
 ONLY_APPOINTMENTS = [{"name": "appointments", "match": {"resource_types": ["Appointment"]},

@@ -9,11 +9,10 @@ import json
 import time
 from decimal import Decimal
 
-from flask import Flask, request
-
 import fhir_records as fr
 from delivery_config import engine_config
 from fhir_standin import create_fhir_standin
+from flask import Flask, request
 from http_standin import Served
 from test_carepatron_kinds import settle
 

@@ -7,16 +7,16 @@ import time
 import uuid
 from datetime import datetime
 
-from dramatiq.rate_limits.backends import RedisBackend, StubBackend
-
 import fhir_records as fr
 from delivery_config import engine_config
-from engine.circuit_breaker import BreakerSettings, CircuitBreaker
-from engine.rate_limit import RateLimit
-from engine.shared_state import MemoryState, RedisState
-from engine.models import SyncLogEntry
-from support.engine_process import wait_until
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 from test_carepatron_kinds import settle
+
+from engine.db.models import SyncLogEntry
+from engine.delivery.breaker import BreakerSettings, CircuitBreaker
+from engine.delivery.rate_limit import RateLimit
+from engine.delivery.shared_state import MemoryState, RedisState
+from support.engine_process import wait_until
 
 
 def test_two_processes_share_one_budget_through_redis(redis_url):

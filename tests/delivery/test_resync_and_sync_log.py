@@ -4,12 +4,12 @@ ids and statuses only; the admin API asks for a bearer token when one is set."""
 
 from __future__ import annotations
 
-import requests
-
 import fhir_records as fr
+import requests
 from operator_tools import admin_api, cli, cli_json
-from support.engine_process import wait_until
 from test_carepatron_kinds import settle
+
+from support.engine_process import wait_until
 
 
 def patient_with_records(runtime):
@@ -21,7 +21,7 @@ def patient_with_records(runtime):
 
 
 def all_manual_delivered(runtime):
-    from engine.dead_letters import list_deliveries
+    from engine.operations.dead_letters import list_deliveries
 
     rows = list_deliveries(runtime.database, None)
     manual = [r for r in rows if r["origin"] == "manual"]
@@ -87,8 +87,9 @@ def test_admin_api_requires_the_bearer_token_when_one_is_set(make_runtime):
 
 def test_resync_sends_only_where_a_route_would_and_through_its_transform(make_runtime, simulator, tmp_path):
     from delivery_config import engine_config
-    from engine.resync import resync_patient
-    from engine.routing import API_CHANNEL, Source
+
+    from engine.operations.resync import resync_patient
+    from engine.routing.router import API_CHANNEL, Source
 
     out = tmp_path / "out"
     routes = [{"name": "women-to-carepatron", "match": {"resource_types": ["Patient"], "where": "gender = 'female'"},

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from connectors.outbound.http_answers import retry_after_seconds
-from engine.models import utcnow
-from engine.retry_policy import JITTER_FLOOR_SECONDS, RetryPolicy
+from engine.db.models import utcnow
+from engine.delivery.retry_policy import JITTER_FLOOR_SECONDS, RetryPolicy
 
 
 def test_backoff_grows_exponentially_with_full_jitter_up_to_the_cap():

@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import time
 
+import fhir_records as fr
 import pytest
 import yaml
 
-from engine.config import RouteConfig, load_engine_config
-from engine.config_files import ConfigError
-from engine.route_rules import CompiledRoute
-from engine.routing import Router, Source
-
-import fhir_records as fr
+from engine.config.engine_config import RouteConfig, load_engine_config
+from engine.routing.router import Router, Source
+from engine.routing.rules import CompiledRoute
+from foundation.yaml_files import ConfigError
 
 
 def route(name="r", destinations=("a",), enabled=True, transform=None, **match):

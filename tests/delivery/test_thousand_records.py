@@ -8,15 +8,15 @@ from __future__ import annotations
 import signal
 
 import pytest
-
-from support.config import TEST_API_KEY
 from delivery_config import engine_config
-from engine.migrations import upgrade
-from engine.models import SyncLogEntry
-from engine.runtime import build_runtime
-from engine.settings import Settings
-from support.engine_process import engine_env, start_worker, wait_until
 from workload import Workload, verify_traffic
+
+from carebridge.runtime import build_runtime
+from engine.config.environment import Settings
+from engine.db.migrations import upgrade
+from engine.db.models import SyncLogEntry
+from support.config import TEST_API_KEY
+from support.engine_process import engine_env, start_worker
 
 #: Enough retries that a 30% failure rate never exhausts them.
 RETRY = {"max_attempts": 40, "min_backoff": 0.05, "max_backoff": 0.5}
@@ -73,7 +73,7 @@ def test_thousand_records_under_faults_arrive_once_in_their_latest_version(make_
 
 
 class _NoMapper:
-    def map(self, raw, channel=None, default_charset="utf-8"):
+    def map(self, raw, channel=None, default_charset="utf-8", header=None):
         raise AssertionError("this test writes resources directly")
 
 

@@ -10,12 +10,12 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+import fhir_records as fr
 from sqlalchemy import select
 
-import fhir_records as fr
+from engine.db.models import Delivery, DeliveryStatus, SyncLogEntry
+from engine.delivery import sync_log
 from support.engine_process import wait_until
-from engine import sync_log
-from engine.models import Delivery, DeliveryStatus, ResourceRecord, SyncLogEntry
 
 #: Record counts of the workload (creates 850, updates 150: 1,000 writes).
 PATIENTS, PRACTITIONERS, APPOINTMENTS, NOTES, FILES, INVOICES = 150, 20, 300, 150, 80, 150

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 def carebridge(tmp_path, *args, env=None):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "carebridge.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           env=engine_env(tmp_path, env or {}), timeout=120)
 
 
@@ -63,9 +63,9 @@ def test_readyz_reports_database_and_broker(tmp_path):
 
 def test_readyz_is_503_when_the_broker_is_unreachable(tmp_path):
     # Nothing listens on port 9 (discard): the Redis broker cannot be reached.
-    from engine.app import create_app
-    from engine.runtime import build_runtime
-    from engine.settings import Settings
+    from carebridge.app import create_app
+    from carebridge.runtime import build_runtime
+    from engine.config.environment import Settings
 
     settings = Settings.from_env({"CAREBRIDGE_VAR_DIR": str(tmp_path / "var"),
                                   "CAREBRIDGE_BROKER_URL": "redis://127.0.0.1:9/0"})

@@ -27,16 +27,16 @@ BROKEN_PID_PROBLEM = "fields.nonsense: Patient has no element 'nonsense'"
 RUN_WITH_CONFIGS = textwrap.dedent("""
     import sys
     from pathlib import Path
-    import engine.runtime
-    engine.runtime.MAPPING_CONFIGS = Path(sys.argv[1])
-    from engine.cli import main
+    import carebridge.runtime
+    carebridge.runtime.MAPPING_CONFIGS = Path(sys.argv[1])
+    from carebridge.cli.main import main
     sys.exit(main(sys.argv[2:]))
 """)
 
 
 def carebridge(tmp_path, *args, env=None, configs=None):
     command = [sys.executable, "-c", RUN_WITH_CONFIGS, str(configs), *args] if configs else \
-        [sys.executable, "-m", "engine.cli", *args]
+        [sys.executable, "-m", "carebridge.cli", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env=engine_env(tmp_path, env or {}), timeout=120)
 
@@ -119,7 +119,7 @@ def test_map_into_a_reader_that_stops_after_one_line_exits_quietly(tmp_path):
     batch.write_bytes(b"".join(adt("A01", f"C{n}", mrn=str(100000 + n)) for n in range(MANY_MESSAGES)))
 
     # `carebridge map FILE | head -1`: the reader takes one line and closes its end of the pipe.
-    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "map", str(batch)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "carebridge.cli", "map", str(batch)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=engine_env(tmp_path, {}))
     first = process.stdout.readline()
     process.stdout.close()

@@ -14,8 +14,8 @@ from hl7.client import MLLPClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
+from engine.db.models import Message
 from support.config import TEST_API_KEY, write_test_config
-from engine.models import Message
 from support.engine_process import start_engine, wait_until
 from support.hl7_messages import adt
 

@@ -29,7 +29,7 @@ def running_engine(tmp_path, simulator, backend):
            "CAREBRIDGE_CONFIG": str(write_test_config(tmp_path))}
     scaled = not backend["CAREBRIDGE_BROKER_URL"].startswith("memory")
     if scaled:
-        subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
+        subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
                        cwd=ROOT, check=True, capture_output=True)
     engine = start_engine(tmp_path, env)
     worker = start_worker(tmp_path, engine.env) if scaled else None

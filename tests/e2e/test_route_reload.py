@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 #: How often the engine and the worker look at their config file here (seconds).
 RELOAD_SECONDS = "0.3"
 #: How long after an edit the engine is given to apply it: the file is seen, then seen again
-#: unchanged at least half a second later (engine/settled_edits.py).
+#: unchanged at least half a second later (foundation/settled_edits.py).
 EDIT_SETTLES_SECONDS = 2.0
 
 
@@ -66,7 +66,7 @@ def test_an_edited_or_disabled_route_takes_effect_in_a_running_engine_and_worker
            "CAREBRIDGE_QUEUE_NAMESPACE": queue_namespace, "CAREBRIDGE_CONFIG": str(config),
            "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
            "CAREBRIDGE_CONFIG_RELOAD_SECONDS": RELOAD_SECONDS}
-    upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
+    upgrade = subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
                              cwd=ROOT, capture_output=True, text=True)
     assert upgrade.returncode == 0, upgrade.stderr
     engine = start_engine(tmp_path, env, "--no-workers")

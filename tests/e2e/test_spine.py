@@ -14,9 +14,9 @@ from hl7.client import MLLPClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from engine.db.database import normalise_url
+from engine.db.models import Delivery
 from support.config import ROOT, TEST_API_KEY, write_test_config
-from engine.db import normalise_url
-from engine.models import Delivery
 from support.engine_process import engine_env, start_engine, start_worker, wait_until
 from support.hl7_messages import adt
 
@@ -90,7 +90,7 @@ def test_scaled_a01_then_a08_with_a_separate_worker(tmp_path, simulator, postgre
     scaled = {"CAREBRIDGE_DATABASE_URL": postgres_url, "CAREBRIDGE_BROKER_URL": redis_url,
               "CAREBRIDGE_QUEUE_NAMESPACE": queue_namespace}
     env = engine_settings(tmp_path, simulator, scaled)
-    upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
+    upgrade = subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], env=engine_env(tmp_path, env),
                              cwd=ROOT, capture_output=True, text=True)
     assert upgrade.returncode == 0, upgrade.stderr
     engine = start_engine(tmp_path, env)
@@ -109,7 +109,7 @@ def test_scaled_worker_killed_mid_delivery_completes_without_duplicate(tmp_path,
     scaled = {"CAREBRIDGE_DATABASE_URL": postgres_url, "CAREBRIDGE_BROKER_URL": redis_url,
               "CAREBRIDGE_QUEUE_NAMESPACE": queue_namespace}
     env = engine_settings(tmp_path, simulator, scaled)
-    subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], env=engine_env(tmp_path, env), cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], env=engine_env(tmp_path, env), cwd=ROOT,
                    check=True, capture_output=True)
     engine = start_engine(tmp_path, env)
     worker = start_worker(tmp_path, engine.env)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_engine_config
-from engine.config_files import ConfigError
+from engine.config.engine_config import load_engine_config
+from foundation.yaml_files import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

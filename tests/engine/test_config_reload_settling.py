@@ -8,10 +8,10 @@ import time
 
 import yaml
 
-from engine.config import load_engine_config
-from engine.config_reloader import ConfigReloader
-from engine.routing import Router, Source
-from engine.settled_edits import SETTLE_SECONDS
+from engine.config.engine_config import load_engine_config
+from engine.config.reloader import ConfigReloader
+from engine.routing.router import Router, Source
+from foundation.settled_edits import SETTLE_SECONDS
 from mappings.mapper import Mapper
 from support.hl7_messages import adt
 from support.mapping_configs import AUTHORITIES, CONFIGS

@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from engine.db import Database
+from engine.db.database import Database
 
 #: ``PRAGMA synchronous`` answers with a number: 1 is NORMAL, 2 is FULL.
 SQLITE_SYNCHRONOUS_FULL = 2

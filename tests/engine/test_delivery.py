@@ -9,8 +9,8 @@ import requests
 import yaml
 from sqlalchemy import select
 
-from engine.models import CrossReference, Delivery, SyncLogEntry, utcnow
-from engine.routing import Source
+from engine.db.models import CrossReference, Delivery, SyncLogEntry, utcnow
+from engine.routing.router import Source
 from support.config import TEST_API_KEY, write_test_config
 from support.engine_process import wait_until
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.models import ResourceRecord
-from engine.repository import FhirRepository
+from engine.db.models import ResourceRecord
+from engine.repository.resources import FhirRepository
 from mappings.mapper import Mapper
 from support.mapping_configs import AUTHORITIES, CONFIGS
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from engine.app import create_app
-from engine.models import Message, utcnow
+from carebridge.app import create_app
+from engine.db.models import Message, utcnow
 from support.engine_process import wait_until
 from support.hl7_messages import adt
 from support.reloads import reload_once_settled
@@ -18,12 +18,12 @@ class BrokenThenFixedMapper:
         self.real = real
         self.fixed = False
 
-    def map(self, raw, channel=None, default_charset="utf-8"):
+    def map(self, raw, channel=None, default_charset="utf-8", header=None):
         from mappings.errors import MappingError
 
         if not self.fixed:
             raise MappingError("PID-3", "no identifier the mapping can use")
-        return self.real.map(raw, channel, default_charset)
+        return self.real.map(raw, channel, default_charset, header)
 
 
 def test_messages_are_listed_with_counts_and_without_content(make_runtime):
@@ -41,8 +41,8 @@ def test_messages_are_listed_with_counts_and_without_content(make_runtime):
 
 
 def test_message_that_failed_mapping_is_replayed_after_the_fix(make_runtime, simulator):
-    from engine.config import load_engine_config
-    from engine.runtime import build_mapper
+    from carebridge.runtime import build_mapper
+    from engine.config.engine_config import load_engine_config
 
     mapper = BrokenThenFixedMapper(None)
     runtime = make_runtime(mapper=mapper)

@@ -16,7 +16,7 @@ MRN = "F-PIPELOG-7"
 class ExplodingMapper:
     """A mapper with a bug whose exception quotes the message (what a real bug might do)."""
 
-    def map(self, raw, channel=None, default_charset="utf-8"):
+    def map(self, raw, channel=None, default_charset="utf-8", header=None):
         raise ValueError(f"cannot map PID-3 {MRN} of {raw[:200]!r}")
 
 

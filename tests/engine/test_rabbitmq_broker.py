@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.routing import Source
+from engine.routing.router import Source
 from support import services
 from support.engine_process import wait_until
 
@@ -28,9 +28,9 @@ def test_patient_is_delivered_through_rabbitmq(make_runtime, simulator):
 
 
 def test_without_a_shared_state_url_rabbitmq_workers_are_warned_their_limits_are_their_own(make_runtime, caplog):
-    from engine.shared_state import MemoryState
+    from engine.delivery.shared_state import MemoryState
 
-    with caplog.at_level("WARNING", logger="engine.shared_state"):
+    with caplog.at_level("WARNING", logger="engine.delivery.shared_state"):
         runtime = make_runtime(workers=0)
     assert "CAREBRIDGE_SHARED_STATE_URL is not set" in caplog.text
     assert isinstance(runtime.delivery.breaker.state, MemoryState)
@@ -39,9 +39,9 @@ def test_without_a_shared_state_url_rabbitmq_workers_are_warned_their_limits_are
 def test_with_a_shared_state_url_rabbitmq_workers_share_limits_and_breakers_in_redis(make_runtime, redis_url, caplog):
     from dramatiq.rate_limits.backends import RedisBackend
 
-    from engine.shared_state import RedisState
+    from engine.delivery.shared_state import RedisState
 
-    with caplog.at_level("WARNING", logger="engine.shared_state"):
+    with caplog.at_level("WARNING", logger="engine.delivery.shared_state"):
         runtime = make_runtime(workers=0, CAREBRIDGE_SHARED_STATE_URL=redis_url)
     assert "CAREBRIDGE_SHARED_STATE_URL" not in caplog.text
     assert isinstance(runtime.delivery.breaker.state, RedisState)

@@ -2,8 +2,8 @@
 
 import json
 
-from engine.models import ResourceVersion
-from engine.repository import FhirRepository
+from engine.db.models import ResourceVersion
+from engine.repository.resources import FhirRepository
 from mappings.result import MappedResource
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"

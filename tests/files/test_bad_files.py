@@ -9,7 +9,6 @@ import zipfile
 
 import pytest
 import requests
-
 from drop_engine import DropEngine, module_simulator  # noqa: F401 (a fixture)
 from sample_documents import pdf
 

@@ -4,10 +4,10 @@ same way documents from MDM do."""
 from __future__ import annotations
 
 import pytest
-from hl7.client import MLLPClient
-
 from drop_engine import DropEngine
+from hl7.client import MLLPClient
 from sample_documents import pdf
+
 from support.engine_process import wait_until
 from support.hl7_messages import adt
 

@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hl7.client import MLLPClient
-
 from drop_engine import DropEngine
+from hl7.client import MLLPClient
 from sample_documents import pdf, png
+
 from support import services
 from support.config import ROOT, TEST_API_KEY
 from support.engine_process import engine_env, start_worker, wait_until
@@ -52,7 +52,7 @@ def drop_engine(run_mode, request, tmp_path_factory, module_simulator):
     database_url = services.emptied_postgres(request.getfixturevalue("postgres_server_url"))
     scaled = {"CAREBRIDGE_BROKER_URL": services.REDIS_URL, "CAREBRIDGE_QUEUE_NAMESPACE": f"cb-files-{uuid.uuid4().hex[:8]}"}
     services.require("Redis", services.redis_up())
-    upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
+    upgrade = subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
                              text=True, env=engine_env(tmp_path, {"CAREBRIDGE_DATABASE_URL": database_url}))
     assert upgrade.returncode == 0, upgrade.stderr
     running = DropEngine.start(tmp_path, module_simulator, database_url=database_url, extra_env=scaled)

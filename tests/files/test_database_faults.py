@@ -10,15 +10,15 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy import select
-
 from drop_engine import DropEngine
-from engine.db import normalise_url
-from engine.models import Message, MessageStatus
+from sqlalchemy import select
+from test_exactly_once import rows
+
+from engine.db.database import normalise_url
+from engine.db.models import Message, MessageStatus
 from support.config import ROOT
 from support.engine_process import engine_env, wait_until
 from support.hl7_messages import adt
-from test_exactly_once import rows
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def stored_statuses(postgres_url: str) -> list[str]:
 
 def start_with_lock_timeout(tmp_path, simulator, postgres_url: str) -> DropEngine:
     """An engine on ``postgres_url`` whose sessions give up on a held lock after ``LOCK_TIMEOUT_MS``."""
-    upgrade = subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
+    upgrade = subprocess.run([sys.executable, "-m", "carebridge.cli", "db", "upgrade"], cwd=ROOT, capture_output=True,
                              text=True, env=engine_env(tmp_path, {"CAREBRIDGE_DATABASE_URL": postgres_url}))
     assert upgrade.returncode == 0, upgrade.stderr
     return DropEngine.start(tmp_path, simulator,

@@ -9,12 +9,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from drop_engine import DropEngine
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
-from drop_engine import DropEngine
-from engine.models import Delivery, Message, MessageStatus, ResourceVersion, utcnow
-from engine.replay import STRANDED_AFTER_SECONDS
+from engine.db.models import Delivery, Message, MessageStatus, ResourceVersion, utcnow
+from engine.operations.replay import STRANDED_AFTER_SECONDS
 from support.engine_process import wait_until
 from support.hl7_messages import adt
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import codecs
 
-from connectors.inbound.file_kinds import (CDA, CSV, FHIR_JSON, FHIR_NDJSON, HL7, OLE2, PDF, PNG, RTF, UNKNOWN, XML,
-                                           detect)
-from connectors.inbound.text_encoding import decode_text
 from sample_documents import pdf, png
+
+from mappings.files.kinds import CDA, CSV, FHIR_JSON, FHIR_NDJSON, HL7, OLE2, PDF, PNG, RTF, UNKNOWN, XML, detect
+from mappings.files.text_encoding import decode_text
 
 
 def test_documents_are_known_by_their_magic_numbers():

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from connectors.inbound.file_channel import FileChannelSettings
-from connectors.inbound.file_receiver import ERROR, FileReceiver
-from engine.db import Database
-from engine.fhir_writes import FhirWriter
-from engine.file_writes import FileWriter
-from engine.message_store import MessageStore
-from engine.migrations import upgrade
-from engine.repository import FhirRepository
+from engine.db.database import Database
+from engine.db.migrations import upgrade
+from engine.fhir_api.writes import FhirWriter
+from engine.pipeline.file_settings import FileChannelSettings
+from engine.pipeline.file_writes import FileWriter
+from engine.pipeline.files import ERROR, FileReceiver
+from engine.repository.resources import FhirRepository
+from engine.store.message_store import MessageStore
 
 #: A fictional MRN, in the file's name and in the exception's message.
 MRN = "F-LOGGED-9"

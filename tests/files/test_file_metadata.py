@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.inbound.file_guards import Refused
-from connectors.inbound.file_metadata import compile_pattern, from_file_name, read_sidecar
+from mappings.files.guards import Refused
+from mappings.files.metadata import compile_pattern, from_file_name, read_sidecar
 
 
 def test_pattern_gives_patient_type_and_date():

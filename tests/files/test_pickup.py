@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import func, select
-
 from drop_engine import DropEngine
-from engine.models import Message
-from support.engine_process import wait_until
+from sqlalchemy import func, select
 from test_exactly_once import rows
+
+from engine.db.models import Message
 
 pytestmark = pytest.mark.e2e
 

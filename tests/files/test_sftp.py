@@ -11,13 +11,13 @@ from typing import Iterator
 
 import paramiko
 import pytest
-from hl7.client import MLLPClient
-
-from connectors.inbound.file_channel import FileChannelSettings
 from drop_engine import DropEngine
-from engine.config import ChannelConfig
+from hl7.client import MLLPClient
 from loopback_sshd import start_sshd
 from sample_documents import pdf
+
+from engine.config.engine_config import ChannelConfig
+from engine.pipeline.file_settings import FileChannelSettings
 from support.engine_process import wait_until
 from support.hl7_messages import adt
 

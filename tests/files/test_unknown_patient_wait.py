@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hl7.client import MLLPClient
-
 from drop_engine import DropEngine
+from hl7.client import MLLPClient
 from sample_documents import pdf
+
 from support.engine_process import wait_until
 from support.hl7_messages import adt
 

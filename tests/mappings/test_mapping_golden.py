@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from engine import fhir_json
 from golden_compare import differences, normalise
+
+from foundation import decimal_json
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.hl7"))
@@ -18,7 +18,7 @@ CASES = sorted(p.stem for p in GOLDEN.glob("*.hl7"))
 @pytest.mark.parametrize("case", CASES)
 def test_message_maps_to_the_golden_resources(mapper, case):
     raw = (GOLDEN / f"{case}.hl7").read_bytes()
-    expected = fhir_json.loads((GOLDEN / f"{case}.json").read_text())
+    expected = decimal_json.loads((GOLDEN / f"{case}.json").read_text())
     channel = expected.pop("channel", None)
     problems = differences(normalise(mapper.map(raw, channel=channel)), expected)
     assert not problems, "\n".join(problems)

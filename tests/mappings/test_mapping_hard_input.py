@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mappings.batch import split_batch
-from mappings.hl7_header import read_header
+from mappings.v2.batch import split_batch
+from mappings.v2.header import read_header
 
 PID = "PID|1||55^^^HOSP^MR||{name}||19800101|F\r"
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from mappings.mapper import Mapper
 from support.mapping_configs import AUTHORITIES, CONFIGS
 from support.reloads import reload_once_settled
-from mappings.mapper import Mapper
 
 #: Northside puts the e-mail address in PID-13.4 of the home phone repetition, and a
 #: preferred pharmacy in its own ZPI segment.

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings.batch import split_batch
 from mappings.errors import InternalMappingError, MappingError
 from mappings.result import MappingResult
+from mappings.v2.batch import split_batch
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.hl7"))
 MESSAGES = [p.read_bytes() for p in GOLDEN]

@@ -1,4 +1,4 @@
-"""The Carepatron simulator keeps the contract of shared/CAREPATRON.md, over real HTTP."""
+"""The Carepatron simulator keeps the contract of docs/carepatron-contract.md, over real HTTP."""
 
 from __future__ import annotations
 

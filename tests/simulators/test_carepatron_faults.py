@@ -11,9 +11,8 @@ import time
 import pytest
 import requests
 
-from support.engine_process import wait_until
-
 from simulators.carepatron import CarepatronSimulator
+from support.engine_process import wait_until
 
 KEY = "test-key"
 AUTH = {"cp-api-key": KEY}

@@ -50,7 +50,7 @@ class EngineProcess:
 
 def carebridge(*args: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log_file = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], env=env, stdout=log_file,
+    return subprocess.Popen([sys.executable, "-m", "carebridge.cli", *args], env=env, stdout=log_file,
                             stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from engine.settled_edits import SETTLE_SECONDS
+from foundation.settled_edits import SETTLE_SECONDS
 
 
 def reload_once_settled(reload_if_changed: Callable[[], bool]) -> bool:

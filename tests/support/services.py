@@ -11,15 +11,15 @@ import socket
 
 import pytest
 
-#: Where the services listen on this project's machines (shared/SERVICES.md).
+#: Where the services listen on this project's machines (as .ci/run starts them).
 POSTGRES_ADMIN_URL = os.environ.get("CAREBRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CAREBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("CAREBRIDGE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 HOW_TO_ENABLE = {
-    "PostgreSQL": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_POSTGRES_URL",
-    "Redis": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_REDIS_URL",
-    "RabbitMQ": "start it (see shared/SERVICES.md) or set CAREBRIDGE_TEST_RABBITMQ_URL",
+    "PostgreSQL": "start it (see .ci/run for how) or set CAREBRIDGE_TEST_POSTGRES_URL",
+    "Redis": "start it (see .ci/run for how) or set CAREBRIDGE_TEST_REDIS_URL",
+    "RabbitMQ": "start it (see .ci/run for how) or set CAREBRIDGE_TEST_RABBITMQ_URL",
 }
 
 
@@ -75,7 +75,7 @@ def emptied_postgres(url: str) -> str:
     """``url`` after dropping every table of its database, for a test (or a module) to start from."""
     from sqlalchemy import create_engine, text
 
-    from engine.db import normalise_url
+    from engine.db.database import normalise_url
 
     engine = create_engine(normalise_url(url))
     with engine.begin() as connection:

@@ -1,0 +1,137 @@
+"""Runs engine processes: ``serve`` (HTTP, MLLP and, with the in-process broker, workers) and
+``worker`` (delivery workers for a shared broker), each stopping cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Callable
+
+from carebridge.runtime import Runtime, build_runtime
+from engine.config.environment import Settings
+from engine.db.migrations import is_current, upgrade
+from foundation.errors import CarebridgeError
+
+log = logging.getLogger(__name__)
+
+
+class SchemaNotReady(CarebridgeError):
+    """The database schema is older than the engine (run ``carebridge db upgrade``)."""
+
+
+def prepare_schema(runtime: Runtime) -> None:
+    """A new or old SQLite file is brought up to date; PostgreSQL must be upgraded by an operator."""
+    if is_current(runtime.database):
+        return
+    if runtime.database.is_sqlite:
+        log.info("creating or upgrading the SQLite schema")
+        upgrade(runtime.database)
+        return
+    raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(0.5):
+        pass
+
+
+def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: bool | None = None,
+          files: bool = True) -> None:
+    """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker.
+
+    ``files=False`` leaves the file channels to another process: a folder channel resumes what
+    is in its ``processing/`` at start, which would take files another process is working on.
+    """
+    from waitress.server import create_server
+
+    from carebridge.app import create_app
+    from connectors.inbound.mllp import DEFAULT_IDLE_TIMEOUT_SECONDS, MllpListener
+    from connectors.inbound.watchers import start_file_channel
+    from engine.config.reloader import ConfigReloader
+
+    runtime = build_runtime(settings)
+    prepare_schema(runtime)
+    if mllp or http:
+        runtime.replay.recover_stranded()
+    # The router also looks on the message path; the timer lets an edit settle without traffic.
+    reloader = ConfigReloader({"mappings": runtime.mapper.reload_if_changed,
+                               "routes": runtime.router.check_file}, settings.config_reload_seconds)
+    run_workers = settings.in_process_broker if workers is None else workers
+    stoppers: list[Callable[[], None]] = []
+    try:
+        reloader.start()
+        stoppers.append(reloader.stop)
+        if mllp:
+            for channel in runtime.config.channels:
+                if channel.type != "mllp" or not channel.enabled:
+                    continue
+                listener = MllpListener(
+                    settings.bind_host, int(channel.options.get("port", settings.mllp_port)),
+                    runtime.receivers[channel.name].receive_frame,
+                    int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)),
+                    idle_timeout_seconds=float(channel.options.get("idle_timeout_seconds",
+                                                                   DEFAULT_IDLE_TIMEOUT_SECONDS)))
+                listener.start()
+                stoppers.append(listener.stop)
+                log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)
+        for name, receiver in runtime.file_receivers.items():
+            if not files or not runtime.config.channel(name).enabled:
+                continue
+            file_channel = start_file_channel(runtime.config.channel(name), receiver)
+            stoppers.append(file_channel.stop)
+            log.info("channel %s: %s %s", name, runtime.config.channel(name).type, receiver.settings.directory)
+        if http:
+            server = create_server(create_app(runtime), host=settings.bind_host, port=settings.http_port,
+                                   threads=8, ident="Carebridge")
+            thread = threading.Thread(target=server.run, name="carebridge-http", daemon=True)
+            thread.start()
+            stoppers.append(server.close)
+            log.info("HTTP on %s:%s", settings.bind_host, settings.http_port)
+        if run_workers:
+            worker = runtime.queue.start_worker(settings.worker_threads)
+            stoppers.append(worker.stop)
+            runtime.sweeper.start()
+            runtime.sweeper.sweep_once()  # resume what a previous run left due
+            log.info("delivery workers: %d threads", settings.worker_threads)
+        log.info("Carebridge is ready")
+        _wait_for_signal()
+    finally:
+        for stop in reversed(stoppers):
+            try:
+                stop()
+            except Exception:
+                log.exception("error while stopping")
+        runtime.close()
+        log.info("Carebridge stopped")
+
+
+def run_worker(settings: Settings, threads: int | None = None) -> None:
+    """Run delivery workers (and a sweeper) against the shared broker until signalled."""
+    from engine.config.reloader import ConfigReloader
+
+    runtime = build_runtime(settings)
+    if not is_current(runtime.database):
+        raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
+    reloader = ConfigReloader({"routes": runtime.router.check_file}, settings.config_reload_seconds)
+    reloader.start()
+    worker = runtime.queue.start_worker(threads or settings.worker_threads)
+    runtime.sweeper.start()
+    runtime.sweeper.sweep_once()
+    log.info("Carebridge worker ready: %d threads", threads or settings.worker_threads)
+    try:
+        _wait_for_signal()
+    finally:
+        reloader.stop()
+        worker.stop()
+        runtime.close()
+        log.info("Carebridge worker stopped")

@@ -1,0 +1,1 @@
+"""The database station: records, connections for both run modes, and schema migrations."""

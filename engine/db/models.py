@@ -1,0 +1,281 @@
+"""The engine's records: inbound messages, FHIR resources with history and search index,
+the delivery outbox, cross-references to destination ids, and the sync log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: An auto-incrementing key: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware, on SQLite too."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Carebridge stores UTC-aware times only")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+#: The content type of stored HL7 v2 messages (and of the HL7 files that held them).
+HL7_CONTENT_TYPE = "application/hl7-v2"
+
+
+class MessageStatus:
+    RECEIVED = "received"
+    MAPPED = "mapped"
+    UNSUPPORTED = "unsupported"
+    ERROR = "error"
+
+
+class Message(Base):
+    """An inbound unit exactly as received, kept whatever happens to it next."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100), default=HL7_CONTENT_TYPE)
+    sender: Mapped[str | None] = mapped_column(String(256))
+    peer: Mapped[str | None] = mapped_column(String(128))
+    control_id: Mapped[str | None] = mapped_column(String(199), index=True)
+    message_type: Mapped[str | None] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.RECEIVED, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: How many times the pipeline has processed this message (replays add one).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The name of the file this unit came in, for units from drop folders and SFTP.
+    file_name: Mapped[str | None] = mapped_column(String(255))
+
+    # A file resumed after a crash is found by channel, content hash and name.
+    __table_args__ = (Index("ix_messages_file", "channel", "sha256", "file_name"),)
+
+
+class ResourceRecord(Base):
+    """The current version of a FHIR resource."""
+
+    __tablename__ = "resources"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer)
+    last_updated: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The resource as FHIR R4 JSON (with ``id`` and ``meta``); null once deleted.
+    content: Mapped[str | None] = mapped_column(Text)
+    #: The inbound message that last wrote this resource, if any.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_resources_type_updated", "resource_type", "last_updated"),
+        # Search pages in (last updated, id) order by keyset.
+        Index("ix_resources_type_updated_id", "resource_type", "last_updated", "id"),
+    )
+
+
+class ResourceVersion(Base):
+    """Every version a resource has had, including deletions."""
+
+    __tablename__ = "resource_versions"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_updated: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: ``create``, ``update`` or ``delete``.
+    method: Mapped[str] = mapped_column(String(8))
+    content: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SearchToken(Base):
+    """A token search value (identifier, code, status) of a current resource."""
+
+    __tablename__ = "search_tokens"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_search_tokens_lookup", "resource_type", "param", "code", "system"),
+        Index("ix_search_tokens_owner", "resource_type", "resource_id"),
+    )
+
+
+class SearchString(Base):
+    """A string search value, normalised (case and accents folded) for prefix search."""
+
+    __tablename__ = "search_strings"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(255))
+    #: The value as the resource has it (cut to the column), for the ``:exact`` modifier.
+    exact: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_search_strings_lookup", "resource_type", "param", "value"),
+        Index("ix_search_strings_owner", "resource_type", "resource_id"),
+        # Prefix search reads only this index: LIKE 'x%' on PostgreSQL needs pattern ops
+        # whatever the database's collation; resource_id makes it covering.
+        Index("ix_search_strings_prefix", "resource_type", "param", "value", "resource_id",
+              postgresql_ops={"value": "varchar_pattern_ops"}),
+    )
+
+
+class SearchDate(Base):
+    """A date search value as the instant range it covers."""
+
+    __tablename__ = "search_dates"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    low: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    high: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_search_dates_lookup", "resource_type", "param", "low", "high"),
+        Index("ix_search_dates_owner", "resource_type", "resource_id"),
+    )
+
+
+class SearchReference(Base):
+    """A reference search value: the resource this one points at."""
+
+    __tablename__ = "search_references"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64))
+    target_id: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_search_references_lookup", "resource_type", "param", "target_id", "target_type"),
+        Index("ix_search_references_target", "target_type", "target_id"),
+        Index("ix_search_references_owner", "resource_type", "resource_id"),
+    )
+
+
+class DeliveryStatus:
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    #: A newer version of the same resource to the same destination replaced this one.
+    SUPERSEDED = "superseded"
+    #: The destination cannot take this change (e.g. a delete it has no way to carry out); the reason says which.
+    SKIPPED = "skipped"
+
+    FINAL = (DELIVERED, FAILED, SUPERSEDED, SKIPPED)
+
+
+class Delivery(Base):
+    """The outbox: one row per resource version per destination."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    resource_version: Mapped[int] = mapped_column(Integer)
+    #: Deliveries sharing a key (one patient's records) go to a destination one at a time, in id order.
+    order_key: Mapped[str] = mapped_column(String(200))
+    #: ``automatic`` (a route), ``manual`` (an operator's resync) or ``retry`` (an operator's retry).
+    origin: Mapped[str] = mapped_column(String(16), default="automatic")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When a worker's claim on an in-flight delivery runs out.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the delivery was last put on the queue (the sweeper does not queue it twice).
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    #: The route that planned this delivery (its transforms apply when it is sent); null for dependencies and resyncs.
+    route: Mapped[str | None] = mapped_column(String(64))
+    #: The delivery this one waits for (what it references must reach the destination first).
+    waiting_for: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: How many times an operator has retried it; part of the idempotency key, so a retry is a new request.
+    operator_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_order", "destination", "order_key", "status", "id"),
+        Index("ix_deliveries_resource", "resource_type", "resource_id"),
+    )
+
+
+class CrossReference(Base):
+    """A local resource's id at a destination, e.g. a patient's Carepatron client id."""
+
+    __tablename__ = "cross_references"
+
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncAction:
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+    RETRY = "retry"
+
+
+class SyncLogEntry(Base):
+    """One delivery attempt or operator action, for the patient's synchronisation log."""
+
+    __tablename__ = "sync_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    patient_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    resource_ref: Mapped[str] = mapped_column(String(200), index=True)
+    document_ref: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    #: The delivery's attempt number this row accounts for; null for operator actions and supersessions.
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,86 @@
+"""What the FHIR API supports: its resource types, interactions and search parameters, and the
+CapabilityStatement that states exactly that (built from the same tables the server uses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.repository.search_index import parameters_for
+
+#: The resource types the FHIR API serves; any other type is a 404 naming these.
+SUPPORTED_TYPES: tuple[str, ...] = (
+    "Patient", "Practitioner", "PractitionerRole", "Organization", "Location", "Encounter", "Appointment",
+    "DocumentReference", "Binary", "Observation", "Invoice", "ChargeItem",
+)
+SUPPORTED = frozenset(SUPPORTED_TYPES)
+
+#: Interactions every supported type has.
+TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+                     "search-type")
+
+#: Search parameters every type has besides its indexed ones.
+COMMON_SEARCH = (
+    {"name": "_id", "type": "token", "documentation": "The logical id"},
+    {"name": "_lastUpdated", "type": "date", "documentation": "When the resource last changed"},
+)
+
+#: Search result parameters the server honours (stated in the CapabilityStatement's documentation).
+RESULT_PARAMETERS_DOC = ("Supports _count, _sort, _total, _summary (true, text, data, count, false), _elements, "
+                         "_include and _revinclude over reference parameters; string modifiers :exact :contains; "
+                         "token modifier :not; :missing on all; date prefixes eq ne gt lt ge le sa eb ap "
+                         "(and > >= < <= for gt ge lt le, as fhirclient sends them). Paging: pages follow a snapshot "
+                         "taken on the first page; a resource updated meanwhile comes again later in "
+                         "its new version rather than being skipped.")
+
+
+def unsupported_type_message(resource_type: str) -> str:
+    return (f"resource type {resource_type!r} is not supported; supported types: "
+            + ", ".join(SUPPORTED_TYPES))
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    params = {p.name: p for p in parameters_for(resource_type)}
+    references = [p.name for p in params.values() if p.type == "reference"]
+    entry: dict[str, Any] = {
+        "type": resource_type,
+        "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "searchParam": [*COMMON_SEARCH, *({"name": p.name, "type": p.type} for p in params.values())],
+    }
+    if references:
+        entry["searchInclude"] = [f"{resource_type}:{name}" for name in references]
+    revincludes = [f"{other}:{p.name}" for other in SUPPORTED_TYPES for p in
+                   {q.name: q for q in parameters_for(other)}.values()
+                   if p.type == "reference" and (not p.targets or resource_type in p.targets)]
+    if revincludes:
+        entry["searchRevInclude"] = revincludes
+    return entry
+
+
+def capability_statement(base_url: str, software_version: str, date: str) -> dict[str, Any]:
+    """The CapabilityStatement of this server, at ``base_url``."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Carebridge",
+        "kind": "instance",
+        "software": {"name": "Carebridge", "version": software_version},
+        "implementation": {"description": "Carebridge FHIR R4 API", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "application/json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": RESULT_PARAMETERS_DOC,
+            "resource": [_resource(t) for t in SUPPORTED_TYPES],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+        }],
+    }

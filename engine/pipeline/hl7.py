@@ -1,0 +1,150 @@
+"""The line every inbound HL7 message takes: stored, mapped, written, routed, then queued.
+
+Each step commits before the next is announced: the message is durable before mapping,
+resources and their outbox rows commit together, and the queue hears of deliveries only
+after that commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from engine.db.database import Database, is_transient
+from engine.db.models import MessageStatus
+from engine.repository.resources import FhirRepository, WriteOutcome
+from engine.repository.validation import ResourceInvalid
+from engine.routing.outbox import announce
+from engine.routing.router import Router, Source
+from engine.store.message_store import MessageStore, StoredMessage
+from foundation.code_trace import code_trace
+from mappings.errors import InternalMappingError, MappingError, UnparseableMessage, UnsupportedMessage
+from mappings.result import MappingResult
+from mappings.v2.header import MessageHeader, read_header
+
+log = logging.getLogger(__name__)
+
+
+class Mapper(Protocol):
+    def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8",
+            header: MessageHeader | None = None) -> MappingResult: ...
+
+
+def read_message_header(raw: bytes) -> tuple[MessageHeader | None, str | None]:
+    """The message's MSH, read once for every station after it; or why it cannot be read."""
+    try:
+        return read_header(raw), None
+    except MappingError as exc:
+        return None, str(exc)
+
+
+class OutcomeStatus:
+    """What the pipeline did with one message, as its connector acknowledges it."""
+
+    #: Stored and processed: AA.
+    ACCEPTED = "accepted"
+    #: Stored but not processable (a mapping error, an unsupported type): AE.
+    ERROR = "error"
+    #: Not a message, or not stored: AR.
+    REJECTED = "rejected"
+
+
+@dataclass
+class Outcome:
+    """What the pipeline did with one message, for the connector to acknowledge.
+
+    ``status`` is an :class:`OutcomeStatus`.
+    """
+
+    status: str
+    header: MessageHeader | None = None
+    message_id: int | None = None
+    error_code: str | None = None
+    error_location: str | None = None
+    reason: str | None = None
+    written: list[WriteOutcome] = field(default_factory=list)
+
+
+class Pipeline:
+    """Runs inbound messages through the stations."""
+
+    def __init__(self, database: Database, store: MessageStore, mapper: Mapper, repository: FhirRepository,
+                 router: Router, enqueue: Callable[[list[int]], None],
+                 channel_charsets: dict[str, str] | None = None):
+        self.database = database
+        self.store = store
+        self.mapper = mapper
+        self.repository = repository
+        self.router = router
+        self.enqueue = enqueue
+        self.channel_charsets = channel_charsets or {}
+
+    def receive_hl7(self, raw: bytes, channel: str, peer: str | None = None, *,
+                    raise_transient: bool = False, header: MessageHeader | None = None,
+                    header_error: str | None = None) -> Outcome:
+        """Store then process one HL7 v2 message; never raises for bad input.
+
+        A sender that resends (MLLP, HTTP) gets AR or AE when the database fails. A caller that
+        retries by itself (a file channel) sets ``raise_transient``: a failure of the database is
+        raised then, and the message is left as it was (not stored, or stored as ``received``).
+        ``header`` (or ``header_error``, why it cannot be read) is the message's MSH when the
+        caller has read it already.
+        """
+        if header is None and header_error is None:
+            header, header_error = read_message_header(raw)
+        try:
+            stored = self.store.store_hl7(raw, channel, peer=peer, header=header, header_error=header_error)
+        except Exception as exc:
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("could not store a message on channel %s%s", channel, code_trace(exc))
+            # Not stored, yet MSH-10 may be readable: the AR must still name the message it refuses.
+            return Outcome(OutcomeStatus.REJECTED, header, error_code="207", reason="message could not be stored")
+        if stored.header is None:
+            return Outcome(OutcomeStatus.REJECTED, message_id=stored.id, error_code=UnparseableMessage.hl7_error_code,
+                           reason=stored.header_error)
+        return self.process(stored, raw, channel, raise_transient=raise_transient)
+
+    def process(self, stored: StoredMessage, raw: bytes, channel: str, *, raise_transient: bool = False) -> Outcome:
+        """Map a stored message and write its resources and deliveries in one transaction
+        (``raise_transient`` as for :meth:`receive_hl7`)."""
+        header = stored.header
+        try:
+            result = self.mapper.map(raw, channel, self.channel_charsets.get(channel, "utf-8"), header=header)
+        except UnsupportedMessage as exc:
+            return self._settle(stored, header, MessageStatus.UNSUPPORTED, exc)
+        except MappingError as exc:
+            return self._settle(stored, header, MessageStatus.ERROR, exc)
+        except Exception as exc:  # a mapper bug must not lose the message or kill the listener
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("mapping failed unexpectedly for message %s%s", stored.id, code_trace(exc))
+            return self._settle(stored, header, MessageStatus.ERROR, InternalMappingError(None, f"internal mapping error: {type(exc).__name__}"))
+        try:
+            with self.database.write() as session:
+                written = self.repository.apply_mapping(session, result.resources, message_id=stored.id)
+                deliveries = self.router.plan(session, written, Source(channel, header.message_type))
+                delivery_ids = [d.id for d in deliveries]
+                MessageStore.mark(session, stored.id, MessageStatus.MAPPED, "; ".join(result.notes) or None)
+        except ResourceInvalid as exc:
+            first = exc.issues[0]
+            return self._settle(stored, header, MessageStatus.ERROR,
+                                MappingError(first.expression, f"mapped resource is not valid FHIR: {exc}"))
+        except Exception as exc:
+            if raise_transient and is_transient(exc):
+                raise
+            log.error("writing resources failed for message %s%s", stored.id, code_trace(exc))
+            return self._settle(stored, header, MessageStatus.ERROR,
+                                MappingError(None, f"could not write resources: {type(exc).__name__}"))
+        announce(self.enqueue, delivery_ids)
+        return Outcome(OutcomeStatus.ACCEPTED, header, stored.id, written=written)
+
+    def _settle(self, stored: StoredMessage, header: MessageHeader | None, status: str, error: MappingError) -> Outcome:
+        try:
+            with self.database.write() as session:
+                MessageStore.mark(session, stored.id, status, str(error))
+        except Exception as exc:
+            log.error("could not record the outcome of message %s%s", stored.id, code_trace(exc))
+        return Outcome(OutcomeStatus.ERROR, header, stored.id, error_code=error.hl7_error_code,
+                       error_location=error.location, reason=error.reason)

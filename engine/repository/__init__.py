@@ -1,0 +1,1 @@
+"""The FHIR repository: current versions, history, search index, merging of mapped updates, validation."""

@@ -1,0 +1,1 @@
+"""Routing: which destinations each written resource goes to, recorded as outbox rows."""
