@@ -72,3 +72,9 @@ def test_exactly_one_service_watches_the_file_channels():
                 if (args := build_parser().parse_args(service["command"])).command == "serve" and args.files]
     assert len(watching) == 1, watching
 
+
+def test_dockerfile_copies_every_product_package():
+    from support.import_rules import LAYERS
+
+    copied = {line.split()[0] for line in re.findall(r"^COPY (.+)$", (ROOT / "Dockerfile").read_text(), flags=re.M)}
+    assert set(LAYERS) <= copied
