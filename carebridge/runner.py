@@ -45,6 +45,19 @@ def _wait_for_signal() -> None:
         pass
 
 
+def _tls_context(runtime, channel):
+    """The channel's TLS context, or ``None`` for plain MLLP; a file that cannot be loaded is a config error."""
+    from connectors.inbound.tls import server_context
+    from foundation.yaml_files import ConfigError
+
+    if not channel.options.get("tls"):
+        return None
+    try:
+        return server_context(channel.options["tls"])
+    except ValueError as exc:
+        raise ConfigError(runtime.config.source, [f" channels.{channel.name}: {exc}"]) from None
+
+
 def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: bool | None = None,
           files: bool = True) -> None:
     """Run the engine until signalled. ``workers=None`` runs them only with the in-process broker.
@@ -80,10 +93,12 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
                     runtime.receivers[channel.name].receive_frame,
                     int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)),
                     idle_timeout_seconds=float(channel.options.get("idle_timeout_seconds",
-                                                                   DEFAULT_IDLE_TIMEOUT_SECONDS)))
+                                                                   DEFAULT_IDLE_TIMEOUT_SECONDS)),
+                    ssl_context=_tls_context(runtime, channel))
                 listener.start()
                 stoppers.append(listener.stop)
-                log.info("channel %s: MLLP on %s:%s", channel.name, settings.bind_host, listener.port)
+                log.info("channel %s: MLLP%s on %s:%s", channel.name, " over TLS" if listener.ssl_context else "",
+                         settings.bind_host, listener.port)
         for name, receiver in runtime.file_receivers.items():
             if not files or not runtime.config.channel(name).enabled:
                 continue

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.inbound.hl7_receiver import Hl7Receiver
+from connectors.inbound.sender_policy import SenderPolicy
 from connectors.outbound.registry import build_destination
-from engine.config.engine_config import EngineConfig, load_engine_config
+from engine.config.engine_config import ChannelConfig, EngineConfig, load_engine_config
 from engine.config.environment import Settings
 from engine.db.database import Database
 from engine.delivery.breaker import BreakerSettings, CircuitBreaker
@@ -86,6 +87,14 @@ def channel_charsets(config: EngineConfig) -> dict[str, str]:
     return {c.name: c.options.get("default_charset", DEFAULT_CHARSET) for c in config.channels}
 
 
+def sender_policy(config: EngineConfig, channel: ChannelConfig) -> SenderPolicy:
+    """A channel's ``allowed_networks`` and ``allowed_senders``; a bad network is a :class:`ConfigError`."""
+    try:
+        return SenderPolicy.from_options(channel.options)
+    except ValueError as exc:
+        raise ConfigError(config.source, [f" channels.{channel.name}: {exc}"]) from None
+
+
 def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper: Mapper | None = None) -> Runtime:
     """Build the engine; raises :class:`foundation.yaml_files.ConfigError` on a bad configuration."""
     config = config or load_engine_config(settings.config_path, settings.environ or None)
@@ -117,7 +126,8 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)
     pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, channel_charsets(config))
-    receivers = {c.name: Hl7Receiver(pipeline, store, c.name) for c in config.channels if c.type in ("mllp", "http")}
+    receivers = {c.name: Hl7Receiver(pipeline, store, c.name, sender_policy(config, c))
+                 for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))
     fhir_writer = FhirWriter(database, repository, router, queue.enqueue)
     writer = FileWriter(fhir_writer)

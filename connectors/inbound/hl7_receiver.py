@@ -9,6 +9,7 @@ import logging
 
 from connectors.inbound.hl7_ack import build_ack
 from connectors.inbound.mllp_framing import Frame, FrameProblem
+from connectors.inbound.sender_policy import SenderPolicy
 from engine.db.models import MessageStatus
 from engine.pipeline.hl7 import Outcome, OutcomeStatus, Pipeline, read_message_header
 from engine.store.message_store import MessageStore
@@ -31,15 +32,23 @@ class Hl7Receiver:
         ack_bytes = receiver.receive(raw_bytes, peer="10.0.0.5:5123")
     """
 
-    def __init__(self, pipeline: Pipeline, store: MessageStore, channel: str):
+    def __init__(self, pipeline: Pipeline, store: MessageStore, channel: str, policy: SenderPolicy | None = None):
         self.pipeline = pipeline
         self.store = store
         self.channel = channel
+        self.policy = policy if policy is not None and policy.restricts else None
+
+    def _refuse(self, peer: str | None):
+        """The check of this channel's sender policy for a message from ``peer``, or ``None``."""
+        if self.policy is None:
+            return None
+        policy = self.policy
+        return lambda header: policy.refusal(peer, header)
 
     def receive(self, raw: bytes, peer: str | None = None) -> bytes:
         if raw.lstrip(b"\xef\xbb\xbf \r\n")[:3] in (b"FHS", b"BHS"):
             return self._receive_batch(raw, peer)
-        outcome = self.pipeline.receive_hl7(raw, self.channel, peer)
+        outcome = self.pipeline.receive_hl7(raw, self.channel, peer, refuse=self._refuse(peer))
         self._log(outcome)
         return self._encode(outcome)
 
@@ -47,7 +56,7 @@ class Hl7Receiver:
         """An FHS/BHS batch: each message goes through the line on its own; the answer is a batch of ACKs."""
         acks = []
         for message in split_batch(raw):
-            outcome = self.pipeline.receive_hl7(message, self.channel, peer)
+            outcome = self.pipeline.receive_hl7(message, self.channel, peer, refuse=self._refuse(peer))
             self._log(outcome)
             acks.append(build_ack(outcome).rstrip("\r"))
         header = raw.lstrip(b"\xef\xbb\xbf \r\n").decode("latin-1")

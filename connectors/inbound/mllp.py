@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -40,12 +41,14 @@ class MllpListener:
 
     def __init__(self, host: str, port: int, handle_frame: Callable[[Frame, str], bytes | None],
                  max_message_bytes: int, handler_threads: int = 8,
-                 idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS):
+                 idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS, ssl_context: ssl.SSLContext | None = None):
         self.host = host
         self.port = port
         self.handle_frame = handle_frame
         self.max_message_bytes = max_message_bytes
         self.idle_timeout_seconds = idle_timeout_seconds
+        #: TLS (connectors/inbound/tls.py); a client that fails the handshake never reaches the handler.
+        self.ssl_context = ssl_context
         self._executor = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="carebridge-mllp")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -67,7 +70,8 @@ class MllpListener:
         asyncio.set_event_loop(self._loop)
         try:
             self._server = self._loop.run_until_complete(
-                asyncio.start_server(self._serve_connection, self.host, self.port, limit=READ_CHUNK * 2))
+                asyncio.start_server(self._serve_connection, self.host, self.port, limit=READ_CHUNK * 2,
+                                     ssl=self.ssl_context))
             self.port = self._server.sockets[0].getsockname()[1]
         except BaseException as exc:  # port in use, bad address
             self._startup_error = exc

@@ -47,6 +47,8 @@ class MessageStatus:
     MAPPED = "mapped"
     UNSUPPORTED = "unsupported"
     ERROR = "error"
+    #: From a sender the channel does not accept (network, MSH-3/MSH-4): kept, never processed.
+    REFUSED = "refused"
 
 
 class Message(Base):

@@ -63,7 +63,7 @@ def build_overview(session: Session, config: EngineConfig, active_destinations: 
             oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
             destinations[destination].oldest_pending_seconds = (now - oldest).total_seconds()
     failed = list(session.scalars(
-        select(Message).where(Message.status.in_((MessageStatus.ERROR, MessageStatus.UNSUPPORTED)))
+        select(Message).where(Message.status.in_((MessageStatus.ERROR, MessageStatus.UNSUPPORTED, MessageStatus.REFUSED)))
         .order_by(Message.id.desc()).limit(RECENT_FAILURES)))
     parked = list(session.scalars(
         select(Delivery).where(Delivery.status == DeliveryStatus.FAILED).order_by(Delivery.id.desc())

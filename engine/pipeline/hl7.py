@@ -25,6 +25,9 @@ from mappings.v2.header import MessageHeader, read_header
 
 log = logging.getLogger(__name__)
 
+#: The HL7 error code (table 0357) of a message refused for its sender: application error.
+REFUSED_ERROR_CODE = "207"
+
 
 class Mapper(Protocol):
     def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8",
@@ -82,17 +85,22 @@ class Pipeline:
 
     def receive_hl7(self, raw: bytes, channel: str, peer: str | None = None, *,
                     raise_transient: bool = False, header: MessageHeader | None = None,
-                    header_error: str | None = None) -> Outcome:
+                    header_error: str | None = None,
+                    refuse: Callable[[MessageHeader | None], str | None] | None = None) -> Outcome:
         """Store then process one HL7 v2 message; never raises for bad input.
 
         A sender that resends (MLLP, HTTP) gets AR or AE when the database fails. A caller that
         retries by itself (a file channel) sets ``raise_transient``: a failure of the database is
         raised then, and the message is left as it was (not stored, or stored as ``received``).
         ``header`` (or ``header_error``, why it cannot be read) is the message's MSH when the
-        caller has read it already.
+        caller has read it already. ``refuse`` says why the channel does not accept a message
+        with this header (``None``: accepted); a refused message is kept with status ``refused``.
         """
         if header is None and header_error is None:
             header, header_error = read_message_header(raw)
+        refusal = refuse(header) if refuse is not None else None
+        if refusal is not None:
+            return self._refuse(raw, channel, peer, header, header_error, refusal)
         try:
             stored = self.store.store_hl7(raw, channel, peer=peer, header=header, header_error=header_error)
         except Exception as exc:
@@ -105,6 +113,17 @@ class Pipeline:
             return Outcome(OutcomeStatus.REJECTED, message_id=stored.id, error_code=UnparseableMessage.hl7_error_code,
                            reason=stored.header_error)
         return self.process(stored, raw, channel, raise_transient=raise_transient)
+
+    def _refuse(self, raw: bytes, channel: str, peer: str | None, header: MessageHeader | None,
+                header_error: str | None, reason: str) -> Outcome:
+        try:
+            stored = self.store.store_hl7(raw, channel, peer=peer, status=MessageStatus.REFUSED, error=reason,
+                                          header=header, header_error=header_error)
+            message_id = stored.id
+        except Exception as exc:
+            log.error("could not keep a refused message on channel %s%s", channel, code_trace(exc))
+            message_id = None
+        return Outcome(OutcomeStatus.REJECTED, header, message_id, error_code=REFUSED_ERROR_CODE, reason=reason)
 
     def process(self, stored: StoredMessage, raw: bytes, channel: str, *, raise_transient: bool = False) -> Outcome:
         """Map a stored message and write its resources and deliveries in one transaction
