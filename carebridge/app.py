@@ -15,6 +15,7 @@ from routes.health import health
 from routes.hl7 import hl7_http
 from routes.messages import messages
 from routes.metrics import metrics
+from routes.request_guards import install as install_request_guards
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -29,6 +30,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.secret_key = runtime.settings.environ.get("CAREBRIDGE_SECRET_KEY") or os.urandom(32)
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
     attach(app, runtime)
+    install_request_guards(app, runtime.settings)
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
     app.register_blueprint(metrics)
