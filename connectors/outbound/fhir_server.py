@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from connectors.outbound.client_credentials import ClientCredentials, TokenUnavailable
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 from connectors.outbound.http_session import ThreadSessions
 from engine.delivery.destination import (
@@ -68,7 +69,7 @@ class FhirServerDestination:
 
     def __init__(self, name: str, base_url: str, identifier_system: str = DEFAULT_IDENTIFIER_SYSTEM,
                  timeout_seconds: float = 30.0, headers: dict[str, str] | None = None,
-                 throttle: Throttle | None = None):
+                 throttle: Throttle | None = None, auth: ClientCredentials | None = None):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.identifier_system = identifier_system
@@ -76,6 +77,8 @@ class FhirServerDestination:
         self.headers = {"Accept": "application/fhir+json", **(headers or {})}
         self.throttle = throttle
         self._sessions = ThreadSessions(self.headers)
+        #: OAuth2 client credentials when the server wants a bearer token.
+        self.auth = auth
 
     @property
     def _session(self) -> requests.Session:
@@ -85,11 +88,18 @@ class FhirServerDestination:
         if self.throttle is not None and (wait := self.throttle.wait()) is not None:
             return Throttled(f"the engine's rate limit for {self.name} is used up", wait)
         try:
-            response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            response = self._session.request(method, self.base_url + path, timeout=self.timeout, auth=self.auth,
+                                             **kwargs)
+        except TokenUnavailable as exc:
+            return RetryLater(f"{method} {path.split('?')[0]}: no access token: {exc}")
         except requests.Timeout:
             return RetryLater(f"{method} {path.split('?')[0]}: the FHIR server did not answer in time")
         except requests.RequestException as exc:
             return RetryLater(f"{method} {path.split('?')[0]}: cannot reach the FHIR server ({type(exc).__name__})")
+        if response.status_code == 401 and self.auth is not None:
+            # The token was revoked or expired early: the next attempt fetches another.
+            self.auth.forget()
+            return RetryLater(f"{method} {path.split('?')[0]}: the FHIR server refused the access token")
         if is_passing(response.status_code):
             return RetryLater(f"{method} {path.split('?')[0]}: {problem_text(response)}", retry_after_seconds(response))
         return response

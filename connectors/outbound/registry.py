@@ -31,6 +31,7 @@ def build_destination(config: DestinationConfig, throttle: Throttle | None = Non
         return CarepatronDestination(config.name, options["base_url"], options["api_key"], field_maps, timeout,
                                      throttle, int(options.get("max_file_bytes") or MAX_FILE_BYTES))
     if config.type == "fhir":
+        from connectors.outbound.client_credentials import ClientCredentials
         from connectors.outbound.fhir_server import DEFAULT_IDENTIFIER_SYSTEM, FhirServerDestination
 
         if not options.get("base_url"):
@@ -38,7 +39,8 @@ def build_destination(config: DestinationConfig, throttle: Throttle | None = Non
             return None
         return FhirServerDestination(config.name, options["base_url"],
                                      options.get("identifier_system") or DEFAULT_IDENTIFIER_SYSTEM, timeout,
-                                     options.get("headers"), throttle)
+                                     options.get("headers"), throttle,
+                                     ClientCredentials.from_options(options["auth"]) if options.get("auth") else None)
     if config.type == "webhook":
         from connectors.outbound.webhook import WebhookDestination
 
