@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import Message
 from support.config import ROOT, TEST_API_KEY
 from support.engine_process import start_engine
-from support.hl7_messages import adt
+from support.hl7_messages import adt, read_answer
 from support.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -106,13 +106,7 @@ def _send_over_tls(port: int, context: ssl.SSLContext, message: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as sock:
             sock.sendall(SB + message + EB + CR)
-            received = b""
-            while not received.endswith(EB + CR):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-            return received
+            return read_answer(sock)
 
 
 def _stored(engine, control_id: str) -> Message | None:

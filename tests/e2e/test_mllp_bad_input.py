@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import Message
 from support.config import TEST_API_KEY, write_test_config
 from support.engine_process import start_engine, wait_until
-from support.hl7_messages import adt
+from support.hl7_messages import adt, read_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +49,7 @@ def raw_exchange(port: int, data: bytes, *, read: bool = True) -> bytes:
         sock.sendall(data)
         if not read:
             return b""
-        received = b""
-        while not received.endswith(EB + CR):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
+        return read_answer(sock)
 
 
 def read_ack(sock: socket.socket) -> bytes:

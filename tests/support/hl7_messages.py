@@ -18,3 +18,14 @@ def adt(event: str = "A01", control_id: str = "MSG0001", *, mrn: str = "100001",
         "PV1|1|O",
     ]
     return ("\r".join(segments) + "\r").encode()
+
+
+def read_answer(sock) -> bytes:
+    """What an MLLP server sends back on ``sock`` (plain or TLS), up to the end of its frame or the close."""
+    received = b""
+    while not received.endswith(b"\x1c\r"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
