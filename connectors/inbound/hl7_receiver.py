@@ -5,15 +5,15 @@ Shared by the MLLP listener and HL7-over-HTTP, so both give the same answer for 
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from connectors.inbound.hl7_ack import build_ack
 from connectors.inbound.mllp_framing import Frame, FrameProblem
 from connectors.inbound.sender_policy import SenderPolicy
 from engine.db.models import MessageStatus
-from engine.pipeline.hl7 import Outcome, OutcomeStatus, Pipeline, read_message_header
+from engine.pipeline.hl7 import Outcome, Pipeline
 from engine.store.message_store import MessageStore
-from foundation.code_trace import code_trace
 from mappings.v2.batch import split_batch
 from mappings.v2.header import CHARSETS
 
@@ -40,10 +40,7 @@ class Hl7Receiver:
 
     def _refuse(self, peer: str | None):
         """The check of this channel's sender policy for a message from ``peer``, or ``None``."""
-        if self.policy is None:
-            return None
-        policy = self.policy
-        return lambda header: policy.refusal(peer, header)
+        return None if self.policy is None else functools.partial(self.policy.refusal, peer)
 
     def receive(self, raw: bytes, peer: str | None = None) -> bytes:
         if raw.lstrip(b"\xef\xbb\xbf \r\n")[:3] in (b"FHS", b"BHS"):
@@ -73,16 +70,9 @@ class Hl7Receiver:
         """The MLLP listener's handler: a complete frame is received, a broken one kept and refused."""
         if frame.problem is None:
             return self.receive(frame.data, peer)
-        header, header_error = read_message_header(frame.data)
-        try:
-            stored = self.store.store_hl7(frame.data, self.channel, peer=peer, status=MessageStatus.ERROR,
-                                          error=frame.problem, header=header, header_error=header_error)
-            message_id = stored.id
-        except Exception as exc:
-            log.error("could not keep a refused frame on channel %s%s", self.channel, code_trace(exc))
-            message_id = None
-        outcome = Outcome(OutcomeStatus.REJECTED, header, message_id, error_code=FRAME_ERROR_CODES.get(frame.kind, "207"),
-                          reason=frame.problem)
+        outcome = self.pipeline.keep_refused(frame.data, self.channel, peer, reason=frame.problem,
+                                             status=MessageStatus.ERROR,
+                                             error_code=FRAME_ERROR_CODES.get(frame.kind, "207"))
         self._log(outcome)
         return self._encode(outcome)
 

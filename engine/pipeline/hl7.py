@@ -21,7 +21,7 @@ from engine.store.message_store import MessageStore, StoredMessage
 from foundation.code_trace import code_trace
 from mappings.errors import InternalMappingError, MappingError, UnparseableMessage, UnsupportedMessage
 from mappings.result import MappingResult
-from mappings.v2.header import MessageHeader, read_header
+from mappings.v2.header import MessageHeader, read_header_or_reason
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,6 @@ REFUSED_ERROR_CODE = "207"
 class Mapper(Protocol):
     def map(self, raw: bytes, channel: str | None = None, default_charset: str = "utf-8",
             header: MessageHeader | None = None) -> MappingResult: ...
-
-
-def read_message_header(raw: bytes) -> tuple[MessageHeader | None, str | None]:
-    """The message's MSH, read once for every station after it; or why it cannot be read."""
-    try:
-        return read_header(raw), None
-    except MappingError as exc:
-        return None, str(exc)
 
 
 class OutcomeStatus:
@@ -97,10 +89,10 @@ class Pipeline:
         with this header (``None``: accepted); a refused message is kept with status ``refused``.
         """
         if header is None and header_error is None:
-            header, header_error = read_message_header(raw)
+            header, header_error = read_header_or_reason(raw)
         refusal = refuse(header) if refuse is not None else None
         if refusal is not None:
-            return self._refuse(raw, channel, peer, header, header_error, refusal)
+            return self.keep_refused(raw, channel, peer, reason=refusal, header=header, header_error=header_error)
         try:
             stored = self.store.store_hl7(raw, channel, peer=peer, header=header, header_error=header_error)
         except Exception as exc:
@@ -114,16 +106,21 @@ class Pipeline:
                            reason=stored.header_error)
         return self.process(stored, raw, channel, raise_transient=raise_transient)
 
-    def _refuse(self, raw: bytes, channel: str, peer: str | None, header: MessageHeader | None,
-                header_error: str | None, reason: str) -> Outcome:
+    def keep_refused(self, raw: bytes, channel: str, peer: str | None, *, reason: str,
+                     status: str = MessageStatus.REFUSED, error_code: str = REFUSED_ERROR_CODE,
+                     header: MessageHeader | None = None, header_error: str | None = None) -> Outcome:
+        """Keep bytes the channel refuses (a sender it does not accept, a broken MLLP frame) with
+        ``status`` and ``reason``, never processed; the outcome is an AR naming ``error_code``."""
+        if header is None and header_error is None:
+            header, header_error = read_header_or_reason(raw)
         try:
-            stored = self.store.store_hl7(raw, channel, peer=peer, status=MessageStatus.REFUSED, error=reason,
+            stored = self.store.store_hl7(raw, channel, peer=peer, status=status, error=reason,
                                           header=header, header_error=header_error)
             message_id = stored.id
         except Exception as exc:
             log.error("could not keep a refused message on channel %s%s", channel, code_trace(exc))
             message_id = None
-        return Outcome(OutcomeStatus.REJECTED, header, message_id, error_code=REFUSED_ERROR_CODE, reason=reason)
+        return Outcome(OutcomeStatus.REJECTED, header, message_id, error_code=error_code, reason=reason)
 
     def process(self, stored: StoredMessage, raw: bytes, channel: str, *, raise_transient: bool = False) -> Outcome:
         """Map a stored message and write its resources and deliveries in one transaction

@@ -15,12 +15,12 @@ such messages are sent on as UTF-8.
 from __future__ import annotations
 
 from engine.db.models import MessageStatus
-from engine.pipeline.hl7 import OutcomeStatus, Pipeline, read_message_header
+from engine.pipeline.hl7 import OutcomeStatus, Pipeline
 from engine.store.message_store import MessageStore, StoredMessage
 from mappings.files.guards import Refused
 from mappings.files.text_encoding import DEFAULT_FALLBACK_CHARSET, detect_encoding
 from mappings.v2.batch import split_batch
-from mappings.v2.header import MessageHeader
+from mappings.v2.header import MessageHeader, read_header_or_reason
 
 #: Statuses of a message from a file that count as received and handled.
 HANDLED = (MessageStatus.MAPPED,)
@@ -30,7 +30,7 @@ def _as_sent_on(message: bytes, fallback: str) -> tuple[bytes, MessageHeader | N
     """The message as it goes through the pipeline, with its MSH read (or why it cannot be):
     one without MSH-18 that is not valid UTF-8 is re-encoded from ``fallback`` as UTF-8, and its
     header is read from the new bytes."""
-    header, header_error = read_message_header(message)
+    header, header_error = read_header_or_reason(message)
     try:
         message.decode("utf-8")
         return message, header, header_error
@@ -40,7 +40,7 @@ def _as_sent_on(message: bytes, fallback: str) -> tuple[bytes, MessageHeader | N
         # No readable MSH (the pipeline says so), or a charset the mapping reads it by.
         return message, header, header_error
     recoded = message.decode(fallback, errors="replace").encode("utf-8")
-    return (recoded, *read_message_header(recoded))
+    return (recoded, *read_header_or_reason(recoded))
 
 
 def receive_hl7_file(raw: bytes, file_message_id: int, channel: str, pipeline: Pipeline,

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.database import Database
 from engine.db.models import HL7_CONTENT_TYPE, Message, MessageStatus, utcnow
-from mappings.errors import MappingError
-from mappings.v2.header import MessageHeader, read_header
+from mappings.v2.header import MessageHeader, read_header_or_reason
 
 #: Longest error detail kept on a message.
 MAX_ERROR_DETAIL = 2000
@@ -40,10 +39,7 @@ class MessageStore:
         without either, it is read here.
         """
         if header is None and header_error is None:
-            try:
-                header = read_header(raw)
-            except MappingError as exc:
-                header_error = str(exc)
+            header, header_error = read_header_or_reason(raw)
         message = Message(
             channel=channel, content_type=HL7_CONTENT_TYPE, peer=peer,
             sender=header.sender[:256] if header else None,

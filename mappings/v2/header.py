@@ -119,12 +119,13 @@ def read_header(raw: bytes | str) -> MessageHeader:
     )
 
 
-def peek_header(raw: bytes | str) -> MessageHeader | None:
-    """The header when MSH can be read, else ``None``: for answers that must echo MSH-10 if they can."""
+def read_header_or_reason(raw: bytes | str) -> tuple[MessageHeader | None, str | None]:
+    """The header when MSH can be read, else ``None`` and why not: the pipeline reads it once
+    per message this way and hands both to the stations after it."""
     try:
-        return read_header(raw)
-    except UnparseableMessage:
-        return None
+        return read_header(raw), None
+    except UnparseableMessage as exc:
+        return None, str(exc)
 
 
 def decode_message(raw: bytes, default_charset: str = "utf-8", forced_charset: str | None = None,
