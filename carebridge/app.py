@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask
 
 from carebridge.runtime import Runtime
+from engine.access.credentials import shared_secret
+from routes.access_guard import install as install_access_guard
 from routes.admin import admin
+from routes.auth import auth
 from routes.console import console
 from routes.engine_runtime import attach
 from routes.fhir import fhir
 from routes.health import health
 from routes.hl7 import hl7_http
+from routes.login import login
 from routes.messages import messages
 from routes.metrics import metrics
 from routes.request_guards import install as install_request_guards
@@ -26,11 +31,16 @@ def create_app(runtime: Runtime) -> Flask:
         app = create_app(build_runtime(Settings.from_env()))
     """
     app = Flask("carebridge")
-    # Signs the console's flash messages only; a new key per process is enough for that.
-    app.secret_key = runtime.settings.environ.get("CAREBRIDGE_SECRET_KEY") or os.urandom(32)
-    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.mllp_max_message_bytes
+    # Signs the console's session cookies: one key for every process of the engine.
+    app.secret_key = runtime.settings.environ.get("CAREBRIDGE_SECRET_KEY") or _session_key(runtime)
+    app.config.update(MAX_CONTENT_LENGTH=runtime.settings.mllp_max_message_bytes,
+                      SESSION_COOKIE_NAME="carebridge_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=runtime.access.settings.secure_cookies)
     attach(app, runtime)
     install_request_guards(app, runtime.settings)
+    install_access_guard(app)
+    app.register_blueprint(auth)
+    app.register_blueprint(login, url_prefix="/admin")
     app.register_blueprint(health)
     app.register_blueprint(hl7_http)
     app.register_blueprint(metrics)
@@ -40,3 +50,12 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(admin, url_prefix="/admin/api")
     return app
 
+
+
+def _session_key(runtime: Runtime) -> str | bytes:
+    try:
+        return shared_secret(runtime.database, "session-key")
+    except Exception as exc:  # noqa: BLE001 - a database without the schema yet: sessions end with the process
+        logging.getLogger(__name__).warning("no shared session key (%s): console sessions last as long as this "
+                                            "process", type(exc).__name__)
+        return os.urandom(32)

@@ -1,4 +1,4 @@
-"""Runs engine processes: ``serve`` (HTTP, MLLP and, with the in-process broker, workers) and
+"""Runs engine processes: ``serve`` (HTTP or HTTPS, MLLP and, with the in-process broker, workers) and
 ``worker`` (delivery workers for a shared broker), each stopping cleanly on SIGTERM or SIGINT.
 """
 
@@ -9,6 +9,7 @@ import signal
 import threading
 from typing import Callable
 
+from carebridge.first_start import prepare_access, start_audit_pruning
 from carebridge.runtime import Runtime, build_runtime
 from engine.config.environment import Settings
 from engine.db.migrations import is_current, upgrade
@@ -65,15 +66,17 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     ``files=False`` leaves the file channels to another process: a folder channel resumes what
     is in its ``processing/`` at start, which would take files another process is working on.
     """
-    from waitress.server import create_server
-
     from carebridge.app import create_app
+    from carebridge.http_server import http_tls, start_http_listener
     from connectors.inbound.mllp import DEFAULT_IDLE_TIMEOUT_SECONDS, MllpListener
     from connectors.inbound.watchers import start_file_channel
     from engine.config.reloader import ConfigReloader
 
+    # A half-set or unreadable certificate stops the engine before it touches the database.
+    tls = http_tls(settings.environ) if http else None
     runtime = build_runtime(settings)
     prepare_schema(runtime)
+    prepare_access(runtime, [settings.bind_host] if (http or mllp) else [])
     if mllp or http:
         runtime.replay.recover_stranded()
     # The router also looks on the message path; the timer lets an edit settle without traffic.
@@ -84,6 +87,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     try:
         reloader.start()
         stoppers.append(reloader.stop)
+        stoppers.append(start_audit_pruning(runtime).stop)
         if mllp:
             for channel in runtime.config.channels:
                 if channel.type != "mllp" or not channel.enabled:
@@ -106,12 +110,10 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
             stoppers.append(file_channel.stop)
             log.info("channel %s: %s %s", name, runtime.config.channel(name).type, receiver.settings.directory)
         if http:
-            server = create_server(create_app(runtime), host=settings.bind_host, port=settings.http_port,
-                                   threads=8, ident="Carebridge")
-            thread = threading.Thread(target=server.run, name="carebridge-http", daemon=True)
-            thread.start()
-            stoppers.append(server.close)
-            log.info("HTTP on %s:%s", settings.bind_host, settings.http_port)
+            listener = start_http_listener(create_app(runtime), settings.bind_host, settings.http_port, tls)
+            stoppers.append(listener.stop)
+            log.info("%s on %s:%s%s", listener.scheme.upper(), settings.bind_host, settings.http_port,
+                     " (mutual TLS)" if tls and tls.client_ca else "")
         if run_workers:
             worker = runtime.queue.start_worker(settings.worker_threads)
             stoppers.append(worker.stop)

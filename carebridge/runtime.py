@@ -9,6 +9,7 @@ from pathlib import Path
 from connectors.inbound.hl7_receiver import Hl7Receiver
 from connectors.inbound.sender_policy import SenderPolicy
 from connectors.outbound.registry import build_destination
+from engine.access.control import AccessControl
 from engine.config.engine_config import ChannelConfig, EngineConfig, load_engine_config
 from engine.config.environment import Settings
 from engine.db.database import Database
@@ -61,6 +62,8 @@ class Runtime:
     fhir_writer: FhirWriter | None = None
     #: Receivers of the file channels (drop folders, SFTP), by channel name.
     file_receivers: dict[str, FileReceiver] = field(default_factory=dict)
+    #: Who may call the engine, and the audit trail of what they did.
+    access: AccessControl | None = None
 
     def close(self) -> None:
         self.sweeper.stop()
@@ -140,4 +143,5 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
                 raise ConfigError(config.source, [f" channels.{channel.name}: {exc}"]) from None
             file_receivers[channel.name] = FileReceiver(channel_settings, store, pipeline, writer, repository, database)
     return Runtime(settings, config, database, store, repository, mapper, router, destinations, delivery,
-                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers, fhir_writer, file_receivers)
+                   queue, sweeper, pipeline, MessageReplay(pipeline, store), receivers, fhir_writer, file_receivers,
+                   AccessControl.build(settings, database))

@@ -1,23 +1,24 @@
 """The admin JSON API under ``/admin/api/``: parked deliveries, retries, manual resync and the
 sync log. Answers carry ids, statuses and reasons, never patient data.
 
-When ``CAREBRIDGE_ADMIN_TOKEN`` is set every request needs ``Authorization: Bearer <token>``.
+A user calls it with a console session (and its CSRF token) or a personal access token; each
+view says what the user's role must allow (routes/access_guard.py).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from engine.access.audit import as_dict as audit_record
 from engine.operations.dead_letters import get_delivery, list_deliveries, retry
 from engine.operations.patient_lookup import AmbiguousPatient, PatientNotFound
 from engine.operations.resync import UnknownDestination, resync_patient
 from engine.operations.sync_log_queries import patient_log
 from engine.routing.outbox import announce
-from routes.admin_auth import require_admin_token
+from routes.access_guard import audit, requires
 from routes.engine_runtime import current_runtime
 
 admin = Blueprint("admin", __name__)
-require_admin_token(admin)
 #: Largest page a listing returns.
 MAX_LIMIT = 1000
 
@@ -39,6 +40,7 @@ def _announce(delivery_ids: list[int]) -> None:
 
 
 @admin.get("/deliveries")
+@requires("view")
 def deliveries():
     status = request.args.get("status", "failed")
     rows = list_deliveries(current_runtime().database, None if status == "all" else status,
@@ -47,17 +49,20 @@ def deliveries():
 
 
 @admin.get("/deliveries/<int:delivery_id>")
+@requires("view")
 def delivery(delivery_id: int):
     found = get_delivery(current_runtime().database, delivery_id)
     return jsonify(found) if found else _problem(404, "not-found", f"no delivery {delivery_id}")
 
 
 @admin.post("/deliveries/<int:delivery_id>/retry")
+@requires("operate")
 def retry_one(delivery_id: int):
     found = get_delivery(current_runtime().database, delivery_id)
     if found is None:
         return _problem(404, "not-found", f"no delivery {delivery_id}")
     retried = retry(current_runtime().database, [delivery_id])
+    audit("retry", "admin", status=202 if retried else 409, entity_type="Delivery", entity_id=str(delivery_id))
     if not retried:
         return _problem(409, "not-parked", f"delivery {delivery_id} is {found['status']}, not parked")
     _announce(retried)
@@ -65,17 +70,21 @@ def retry_one(delivery_id: int):
 
 
 @admin.post("/deliveries/retry")
+@requires("operate")
 def retry_bulk():
     body = request.get_json(silent=True) or {}
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
         return _problem(400, "bad-request", "ids must be a list of delivery ids")
     retried = retry(current_runtime().database, ids, body.get("destination"))
+    audit("retry", "admin", entity_type="Delivery", query=[k for k in ("ids", "destination") if body.get(k)],
+          detail=f"{len(retried)} deliveries")
     _announce(retried)
     return jsonify(retried=retried, count=len(retried)), 202
 
 
 @admin.post("/patients/<patient_id>/sync")
+@requires("operate")
 def sync_patient(patient_id: str):
     body = request.get_json(silent=True) or {}
     runtime = current_runtime()
@@ -83,14 +92,18 @@ def sync_patient(patient_id: str):
         result = resync_patient(runtime.database, runtime.repository, runtime.router, patient_id,
                                 body.get("destination") or request.args.get("destination"))
     except PatientNotFound:
+        audit("resync", "admin", status=404, entity_type="Patient", entity_id=patient_id)
         return _problem(404, "not-found", "no current patient has that id")
     except (AmbiguousPatient, UnknownDestination) as exc:
+        audit("resync", "admin", status=400, entity_type="Patient", entity_id=patient_id)
         return _problem(400, "bad-request", str(exc))
+    audit("resync", "admin", entity_type="Patient", entity_id=patient_id)
     _announce(result.delivery_ids)
     return jsonify(result.as_dict()), 202
 
 
 @admin.get("/patients/<patient_id>/sync-log")
+@requires("view")
 def sync_log(patient_id: str):
     runtime = current_runtime()
     try:
@@ -100,4 +113,20 @@ def sync_log(patient_id: str):
         return _problem(404, "not-found", "no patient has that id")
     except AmbiguousPatient as exc:
         return _problem(400, "bad-request", str(exc))
+    audit("read", "admin", entity_type="Patient", entity_id=resolved, detail="sync log")
     return jsonify(patient=f"Patient/{resolved}", entries=rows, count=len(rows))
+
+
+@admin.get("/audit-events")
+@requires("admin")
+def audit_events():
+    """The audit trail, newest first (``agent``, ``entityType``, ``entityId``, ``action``, ``outcome``, ``before``)."""
+    args = request.args
+    try:
+        before = int(args["before"]) if args.get("before") else None
+    except ValueError:
+        return _problem(400, "bad-request", "before must be an audit record id")
+    rows = current_runtime().access.audit.find(
+        agent=args.get("agent"), entity_type=args.get("entityType"), entity_id=args.get("entityId"),
+        action=args.get("action"), outcome=args.get("outcome"), before_id=before, limit=_limit(100))
+    return jsonify(items=[audit_record(r) for r in rows], count=len(rows))

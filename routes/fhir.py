@@ -12,11 +12,16 @@ import logging
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
+from engine.access.audit_search import search_audit
+from engine.access.fhir_scopes import ScopedFhirApi, interaction_of
+from engine.access.scopes import ResourceScope
 from engine.fhir_api.errors import FhirError, operation_outcome
 from engine.fhir_api.exchange import FhirRequest, FhirResponse
 from engine.fhir_api.interactions import FhirApi
 from foundation import decimal_json
 from foundation.code_trace import code_trace
+from routes.access_guard import audit, caller
+from routes.auth import smart_configuration
 from routes.engine_runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -109,8 +114,38 @@ def interact(path: str) -> Response:
             headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path))
     except FhirError as error:
         return _respond(FhirResponse(error.status, error.outcome()))
+    if path.strip("/") == ".well-known/smart-configuration":
+        return smart_configuration()
+    if path.split("/")[0] == "metadata":
+        return _respond(FhirApi(current_runtime().fhir_writer).handle(fhir_request))
+    answer = _audit_trail(fhir_request) if path.split("/")[0] == "AuditEvent" else _interact(fhir_request)
+    subtype, resource_type, resource_id = interaction_of(fhir_request.method, path, fhir_request.body)
+    audit(subtype, "fhir", status=answer.status, entity_type=resource_type, entity_id=resource_id,
+          query=[k for k, _ in fhir_request.query])
+    return _respond(answer)
+
+
+def _interact(fhir_request: FhirRequest) -> FhirResponse:
     runtime = current_runtime()
-    return _respond(FhirApi(runtime.fhir_writer).handle(fhir_request))
+    grant = caller().grant
+    if grant is None or grant.unrestricted:
+        return FhirApi(runtime.fhir_writer).handle(fhir_request)
+    return ScopedFhirApi(runtime.fhir_writer, grant).handle(fhir_request)
+
+
+def _audit_trail(fhir_request: FhirRequest) -> FhirResponse:
+    """The audit trail needs a scope that names AuditEvent (``system/AuditEvent.rs``): ``system/*`` is not enough."""
+    grant = caller().grant
+    letter = "r" if len([p for p in fhir_request.path.split("/") if p]) == 2 else "s"
+    if grant is not None and not grant.unrestricted and not any(
+            isinstance(s, ResourceScope) and s.resource_type == "AuditEvent" and letter in s.letters
+            for s in grant.scopes):
+        return FhirResponse(403, operation_outcome("forbidden", "insufficient-scope",
+                                                   f"the access token lacks the scope system/AuditEvent.{letter}"))
+    try:
+        return search_audit(current_runtime().access.audit, fhir_request)
+    except FhirError as error:
+        return FhirResponse(error.status, error.outcome())
 
 
 @fhir.errorhandler(HTTPException)

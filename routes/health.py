@@ -25,4 +25,7 @@ def readyz():
         except Exception as exc:  # the type is enough for an operator; messages may carry hosts
             checks[name] = f"unavailable ({type(exc).__name__})"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if not runtime.access.enabled:
+        body["warnings"] = ["authentication is off (CAREBRIDGE_AUTH=off): anyone on this machine may call the engine"]
+    return jsonify(body), 200 if ready else 503

@@ -10,11 +10,10 @@ from flask import Blueprint, jsonify, request
 from engine.db.models import Message
 from engine.operations.replay import UnreplayableMessage
 from engine.store.message_queries import MessageFilter, counts_by_status, find_messages, summary
-from routes.admin_auth import require_admin_token
+from routes.access_guard import audit, caller, requires
 from routes.engine_runtime import current_runtime
 
 messages = Blueprint("messages", __name__)
-require_admin_token(messages)
 
 
 
@@ -24,6 +23,7 @@ def _outcome(outcome) -> dict:
 
 
 @messages.get("/messages")
+@requires("view")
 def list_messages():
     args = request.args
     try:
@@ -45,31 +45,44 @@ def list_messages():
 
 
 @messages.get("/messages/<int:message_id>")
+@requires("view")
 def show_message(message_id: int):
+    raw = request.args.get("raw") == "true"
+    if raw and not caller().may("raw"):
+        audit("raw", "admin", status=403, entity_type="Message", entity_id=str(message_id))
+        return jsonify(error="forbidden", detail=f"the role {caller().person.role} may not see raw messages"), 403
     with current_runtime().database.read() as session:
         message = session.get(Message, message_id)
         if message is None:
             return jsonify(error="not-found", detail=f"no message {message_id}"), 404
         body = summary(message)
-        if request.args.get("raw") == "true":  # the content only when asked for: it is patient data
+        if raw:  # the content only when asked for: it is patient data
             body["raw"] = base64.b64encode(message.raw).decode()
+    if raw:
+        audit("raw", "admin", entity_type="Message", entity_id=str(message_id))
     return jsonify(body)
 
 
 @messages.post("/messages/<int:message_id>/replay")
+@requires("replay")
 def replay_message(message_id: int):
     try:
         outcome = current_runtime().replay.replay(message_id)
     except UnreplayableMessage as exc:
+        audit("replay", "admin", status=409, entity_type="Message", entity_id=str(message_id))
         return jsonify(error="not-replayable", detail=str(exc)), 409
+    audit("replay", "admin", entity_type="Message", entity_id=str(message_id))
     return jsonify(_outcome(outcome))
 
 
 @messages.post("/messages/replay")
+@requires("replay")
 def replay_messages():
     filters = request.get_json(silent=True) or {}
     if not any(filters.get(k) for k in ("status", "type", "channel")):
         return jsonify(error="bad-request", detail="name at least one of status, type, channel"), 400
     outcomes = current_runtime().replay.replay_where(status=filters.get("status"), message_type=filters.get("type"),
                                               channel=filters.get("channel"))
+    audit("replay", "admin", entity_type="Message", query=[k for k in ("status", "type", "channel") if filters.get(k)],
+          detail=f"{len(outcomes)} messages")
     return jsonify({"replayed": len(outcomes), "items": [_outcome(o) for o in outcomes.values()]})

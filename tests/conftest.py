@@ -105,7 +105,9 @@ def make_runtime(tmp_path, backend, simulator):
             **backend, "CAREBRIDGE_VAR_DIR": str(tmp_path / "var"),
             "CAREBRIDGE_CONFIG": str(config_path or write_test_config(tmp_path)),
             "CAREPATRON_BASE_URL": simulator.base_url, "CAREPATRON_API_KEY": TEST_API_KEY,
-            "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "2", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5", **env})
+            "CAREBRIDGE_DELIVERY_LEASE_SECONDS": "2", "CAREBRIDGE_SWEEP_INTERVAL_SECONDS": "0.5",
+            # Access has its own tests (tests/access); elsewhere the engine is called as on loopback with it off.
+            "CAREBRIDGE_AUTH": "off", **env})
         if mapper == "bundled":
             from carebridge.runtime import build_mapper
             from engine.config.engine_config import load_engine_config

@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     from carebridge.cli.operations import register as register_operations
 
     register_operations(commands)
+
+    from carebridge.cli.access import register as register_access
+
+    register_access(commands)
     return parser
 
 
@@ -188,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from carebridge.runner import SchemaNotReady
+        from engine.access.control import UnsafeAuthSetting
         from mappings.mapper import ChannelProblems
 
-        if isinstance(exc, SchemaNotReady):
+        if isinstance(exc, (SchemaNotReady, UnsafeAuthSetting)):
             print(str(exc), file=sys.stderr)
             return 2
         if isinstance(exc, ChannelProblems):

@@ -281,3 +281,107 @@ class SyncLogEntry(Base):
     attempt: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# Access: who may call the engine, and the audit trail of what they did --------------------
+
+
+class ApiClient(Base):
+    """An OAuth2 client of the FHIR API and ``POST /hl7``: a secret (stored hashed) or a JWKS."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    #: SHA-256 of the client secret (a random 256-bit string, so a slow hash adds nothing).
+    secret_hash: Mapped[str | None] = mapped_column(String(128))
+    #: The client's public keys (a JWKS document) for ``private_key_jwt``.
+    jwks: Mapped[str | None] = mapped_column(Text)
+    #: The scopes the client may be granted, space separated.
+    scopes: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A person who uses the console or the admin API, with one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: argon2id of the password.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set for a generated first password: the console asks for a new one before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Bumped by sign-out, password change and disabling: sessions of an older epoch are void.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PersonalToken(Base):
+    """A user's token for the admin API (``Authorization: Bearer cbp_...``), stored hashed."""
+
+    __tablename__ = "personal_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedAssertion(Base):
+    """A ``private_key_jwt`` assertion's ``jti``, kept until it expires so it cannot be replayed."""
+
+    __tablename__ = "used_assertions"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class EngineSecret(Base):
+    """Key material every process of one engine shares (token signing, session cookies)."""
+
+    __tablename__ = "engine_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditRecord(Base):
+    """One access to PHI or one login, PHI-free: who, what (type and id, or parameter names), outcome."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: ``client``, ``user`` or ``anonymous``.
+    agent_kind: Mapped[str] = mapped_column(String(16))
+    #: The client id or user name.
+    agent: Mapped[str] = mapped_column(String(128), index=True)
+    #: FHIR's AuditEvent.action: C, R, U, D or E.
+    action: Mapped[str] = mapped_column(String(1), index=True)
+    #: What was done: read, search-type, create, replay, login ...
+    subtype: Mapped[str] = mapped_column(String(32))
+    #: The surface: fhir, admin, console, hl7, auth.
+    surface: Mapped[str] = mapped_column(String(16))
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(128))
+    #: A search's parameter names, comma separated, never their values.
+    query: Mapped[str | None] = mapped_column(String(1000))
+    #: FHIR's AuditEvent.outcome: 0 success, 4 minor failure (refused), 8 serious failure.
+    outcome: Mapped[str] = mapped_column(String(2), index=True)
+    #: A short reason for a failure (``status 403``, ``locked``); never patient data.
+    detail: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)

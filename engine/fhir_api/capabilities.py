@@ -80,7 +80,38 @@ def capability_statement(base_url: str, software_version: str, date: str) -> dic
         "rest": [{
             "mode": "server",
             "documentation": RESULT_PARAMETERS_DOC,
-            "resource": [_resource(t) for t in SUPPORTED_TYPES],
+            "security": security(base_url),
+            "resource": [_resource(t) for t in SUPPORTED_TYPES] + [AUDIT_EVENT],
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
         }],
     }
+
+
+def token_url(base_url: str) -> str:
+    """The token endpoint beside the FHIR base: ``https://h/fhir`` -> ``https://h/auth/token``."""
+    root = base_url[: -len("/fhir")] if base_url.endswith("/fhir") else base_url
+    return f"{root}/auth/token"
+
+
+def security(base_url: str) -> dict[str, Any]:
+    """``rest.security``: SMART on FHIR, with the token endpoint in the OAuth URIs extension."""
+    return {
+        "cors": False,
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
+                     "text": "OAuth2 client credentials (SMART Backend Services) with SMART v1 and v2 system scopes"}],
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                       "extension": [{"url": "token", "valueUri": token_url(base_url)}]}],
+        "description": "Send Authorization: Bearer <access token> from POST /auth/token (grant_type "
+                       "client_credentials); see /.well-known/smart-configuration.",
+    }
+
+
+#: The audit trail, read-only (system/AuditEvent.rs).
+AUDIT_EVENT: dict[str, Any] = {
+    "type": "AuditEvent",
+    "interaction": [{"code": "read"}, {"code": "search-type"}],
+    "searchParam": [{"name": n, "type": t} for n, t in (("agent", "token"), ("entity", "reference"),
+                                                          ("date", "date"), ("action", "token"),
+                                                          ("outcome", "token"))],
+}

@@ -14,7 +14,8 @@ def runtime(database_url, tmp_path, test_config):
 
     settings = Settings.from_env({
         "CAREBRIDGE_DATABASE_URL": database_url, "CAREBRIDGE_BROKER_URL": "memory://",
-        "CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_CONFIG": str(test_config)})
+        "CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_CONFIG": str(test_config),
+        "CAREBRIDGE_AUTH": "off"})  # the FHIR API's scopes have their own tests (tests/access)
     built = build_runtime(settings)
     upgrade(built.database)
     yield built

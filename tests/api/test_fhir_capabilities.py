@@ -11,7 +11,7 @@ def test_capability_statement_is_valid_and_lists_the_supported_types(client):
     statement = client.get("/fhir/metadata").get_json()
     validate_resource(statement)
     resources = statement["rest"][0]["resource"]
-    assert [r["type"] for r in resources] == list(SUPPORTED_TYPES)
+    assert [r["type"] for r in resources] == [*SUPPORTED_TYPES, "AuditEvent"]  # the audit trail, read-only
     assert statement["fhirVersion"] == "4.0.1"
     assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
 

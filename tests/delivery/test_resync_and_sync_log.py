@@ -76,13 +76,15 @@ def test_sync_log_by_patient_from_the_admin_api_includes_operator_actions(make_r
     assert {("manual", "requested"), ("manual", "success"), ("automatic", "success")} <= actions
 
 
-def test_admin_api_requires_the_bearer_token_when_one_is_set(make_runtime):
-    runtime = make_runtime(workers=0, CAREBRIDGE_ADMIN_TOKEN="t0ken")
+def test_admin_api_needs_a_user_when_authentication_is_on(make_runtime):
+    runtime = make_runtime(workers=0, CAREBRIDGE_AUTH="on")
+    runtime.access.users.add("oncall", "operator", "a long enough password")
+    token = runtime.access.users.issue_token("oncall")
     with admin_api(runtime) as api:
         assert requests.get(f"{api.url}/admin/api/deliveries").status_code == 401
         assert requests.get(f"{api.url}/admin/api/deliveries", headers={"Authorization": "Bearer nope"}).status_code == 401
         assert requests.get(f"{api.url}/admin/api/deliveries",
-                            headers={"Authorization": "Bearer t0ken"}).status_code == 200
+                            headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_resync_sends_only_where_a_route_would_and_through_its_transform(make_runtime, simulator, tmp_path):

@@ -67,12 +67,14 @@ def test_message_left_unprocessed_by_a_crash_is_recovered(make_runtime):
     assert runtime.store.get(stored.id).status == "mapped"
 
 
-def test_admin_api_needs_the_token_when_one_is_set(make_runtime):
-    runtime = make_runtime(workers=0, CAREBRIDGE_ADMIN_TOKEN="s3cret")
+def test_admin_api_needs_a_user_when_authentication_is_on(make_runtime):
+    runtime = make_runtime(workers=0, CAREBRIDGE_AUTH="on")
+    runtime.access.users.add("oncall", "viewer", "a long enough password")
     client = create_app(runtime).test_client()
     assert client.get("/admin/api/messages").status_code == 401
     assert client.get("/admin/api/messages", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/admin/api/messages", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    token = runtime.access.users.issue_token("oncall")
+    assert client.get("/admin/api/messages", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_unsupported_message_is_replayed_once_a_mapping_exists(make_runtime, tmp_path):

@@ -57,7 +57,9 @@ def carebridge(*args: str, env: dict[str, str], log_path: Path) -> subprocess.Po
 def engine_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREBRIDGE_", "CAREPATRON_"))}
     # The bundled inbox channel follows the var dir: <tmp_path>/var/inbox, not the working tree's.
-    env.update({"CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_LOG_LEVEL": "INFO"})
+    env.update({"CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_LOG_LEVEL": "INFO",
+                # The engine binds loopback in tests; tests/access start it with authentication on.
+                "CAREBRIDGE_AUTH": "off"})
     env.update(extra)
     return env
 
