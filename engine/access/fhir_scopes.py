@@ -143,7 +143,8 @@ class ScopedFhirApi(FhirApi):
             return response
         resource_type = body.get("resourceType")
         if resource_type and body.get("id") and request.method == "GET" and _parts(request.path)[:1] == [resource_type]:
-            if not self._matching_ids(request, resource_type, "r", [body["id"]]):
+            matched = self._matching_ids(request, resource_type, "r", [body["id"]])
+            if matched is not None and body["id"] not in matched:
                 need = Need(resource_type, "r", f"read this {resource_type}: it is outside the scope's query")
                 return FhirResponse(403, ScopeRefused(need).outcome())
         return response

@@ -146,21 +146,26 @@ class UserDirectory:
     def login(self, username: str, password: str) -> Person:
         """The user, when the password is right and the account enabled and not locked."""
         now = utcnow()
-        with self.database.write() as session:
+        refusal: LoginRefused | None = None
+        with self.database.write() as session:  # the failure count commits, so the refusal is raised after
             user = session.scalar(select(User).where(User.username == username))
             if user is not None and user.locked_until and user.locked_until > now:
-                raise LoginRefused("the account is locked after repeated failed logins", locked=True)
-            if not verify_password(user.password_hash if user else None, password) or user.disabled:
+                refusal = LoginRefused("the account is locked after repeated failed logins", locked=True)
+            elif not verify_password(user.password_hash if user else None, password) or user.disabled:
                 if user is not None and not user.disabled:
                     user.failed_logins = (user.failed_logins or 0) + 1
                     if user.failed_logins >= self.settings.lockout_failures:
                         user.locked_until = now + timedelta(minutes=self.settings.lockout_minutes)
                         user.failed_logins = 0
-                raise LoginRefused("wrong user name or password")
-            user.failed_logins = 0
-            user.locked_until = None
-            user.last_login_at = now
-            return _person(user)
+                refusal = LoginRefused("wrong user name or password")
+            else:
+                user.failed_logins = 0
+                user.locked_until = None
+                user.last_login_at = now
+                person = _person(user)
+        if refusal is not None:
+            raise refusal
+        return person
 
     def current(self, user_id: int, epoch: int) -> Person | None:
         """The user of a session, unless disabled or the session was ended."""
