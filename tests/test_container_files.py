@@ -78,3 +78,14 @@ def test_dockerfile_copies_every_product_package():
 
     copied = {line.split()[0] for line in re.findall(r"^COPY (.+)$", (ROOT / "Dockerfile").read_text(), flags=re.M)}
     assert set(LAYERS) <= copied
+
+
+def test_compose_publishes_on_loopback_and_keeps_secrets_in_the_environment():
+    text = (ROOT / "compose.yaml").read_text()
+    services = yaml.safe_load(text)["services"]
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert published and all(port.startswith("${CAREBRIDGE_PUBLISH_ADDRESS:-127.0.0.1}:") for port in published)
+    environments = [service.get("environment") or {} for service in services.values()]
+    assert all("CAREBRIDGE_AUTH" not in env for env in environments)  # authentication stays on in every container
+    assert ":carebridge@" not in text and "POSTGRES_PASSWORD: carebridge" not in text
+    assert "${POSTGRES_PASSWORD:?" in services["postgres"]["environment"]["POSTGRES_PASSWORD"]
