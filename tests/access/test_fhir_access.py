@@ -164,3 +164,19 @@ def test_hl7_over_http_needs_the_hl7_send_scope(secured):
     assert stored() == 0
     accepted = secured.client.post("/hl7", data=message, headers=bearer(token_for(secured, "hl7.send")))
     assert accepted.status_code == 200 and b"MSA|A" in accepted.data and stored() == 1
+
+
+def test_audit_events_are_valid_fhir_r4(secured):
+    from engine.repository.validation import validate_resource
+
+    _seed(secured)
+    secured.client.get("/fhir/Patient?family=x")
+    auditor = bearer(token_for(secured, "system/AuditEvent.rs"))
+    bundle = secured.client.get("/fhir/AuditEvent?_count=20", headers=auditor).get_json()
+    assert len(bundle["entry"]) >= 5
+    for entry in bundle["entry"]:
+        validate_resource(entry["resource"])
+    one = bundle["entry"][0]["resource"]
+    assert secured.client.get(f"/fhir/AuditEvent/{one['id']}", headers=auditor).get_json() == one
+    assert secured.client.get("/fhir/AuditEvent?patient=x", headers=auditor).status_code == 400
+    assert secured.client.delete(f"/fhir/AuditEvent/{one['id']}", headers=auditor).status_code == 405
