@@ -72,6 +72,14 @@ def _basic_credentials() -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)  # RFC 6749 2.3.1: form-encoded, then Basic
 
 
+def _claimed_basic_id() -> str | None:
+    try:
+        basic = _basic_credentials()
+    except ClientAuthError:
+        return None
+    return basic[0] if basic else None
+
+
 def _authenticate(access):
     form = request.form
     basic = _basic_credentials()
@@ -80,7 +88,10 @@ def _authenticate(access):
     if form.get("client_assertion"):
         if form.get("client_assertion_type") != JWT_BEARER:
             raise ClientAuthError(f"client_assertion_type must be {JWT_BEARER}")
-        urls = [f"{_root()}/auth/token", request.base_url]
+        # The audience is this endpoint as configured or as called, never as X-Forwarded-* headers claim:
+        # any caller may send those, and an assertion made for another server must not serve here.
+        configured = access.settings.public_url
+        urls = ([f"{configured}/auth/token"] if configured else []) + [request.base_url]
         return access.clients.authenticate_assertion(form["client_assertion"], list(dict.fromkeys(urls)))
     if form.get("client_id") and form.get("client_secret"):
         return access.clients.authenticate_secret(form["client_id"], form["client_secret"])
@@ -97,7 +108,8 @@ def token():
     try:
         client = _authenticate(access)
     except ClientAuthError as exc:
-        access.audit.record(Agent("client", request.form.get("client_id") or "unknown"), "token", "auth",
+        claimed = (_claimed_basic_id() or request.form.get("client_id") or "unknown")[:64]
+        access.audit.record(Agent("client", claimed), "token", "auth",
                             outcome=MINOR_FAILURE, detail="invalid_client", source=request.remote_addr)
         return _oauth_error(401, "invalid_client", str(exc))
     try:
