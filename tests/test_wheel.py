@@ -64,6 +64,11 @@ def test_wheel_carries_the_console_templates(wheel_files):
     assert expected and expected <= wheel_files
 
 
+def test_wheel_carries_the_consoles_static_files(wheel_files):
+    expected = _tracked("routes/static", "*")
+    assert "routes/static/console/console.css" in expected and expected <= wheel_files
+
+
 def test_wheel_carries_a_copy_of_the_bundled_config(wheel_files):
     expected = {"engine/packaged_config/" + path.removeprefix("config/") for path in _tracked("config", "*")}
     assert "engine/packaged_config/engine.yaml" in expected
