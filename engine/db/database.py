@@ -8,13 +8,19 @@ lock. Either way, two messages about the same new patient make one Patient, not 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from engine.config.locations import PRIVATE_FILE_MODE, make_private_directory
+
+log = logging.getLogger(__name__)
 
 #: SQLite's durability level: every commit is on disk before the commit returns.
 SQLITE_SYNCHRONOUS = "FULL"
@@ -40,6 +46,27 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, TRANSIENT_ERRORS)
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Make the database file owner-only before SQLite opens it, so it never exists readable by others.
+
+    SQLite gives its -wal and -shm files the database file's mode. A file that exists keeps its
+    mode; one that others may read is named in a warning (the path only).
+    """
+    make_private_directory(path.parent)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("the SQLite database %s can be read by other users (mode %o): chmod 600 it, and its "
+                        "-wal and -shm files", path, mode)
+        return
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE_MODE)  # the mode given to open() passes through the umask
+    finally:
+        os.close(descriptor)  # an empty file is an empty SQLite database
+
+
 class Database:
     """One engine and its sessions.
 
@@ -56,9 +83,9 @@ class Database:
         # Bound parameters are raw HL7 and resource JSON: the text of a database error, which
         # is logged, must never carry them.
         if self.is_sqlite:
-            path = self.url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _private_sqlite_file(Path(path))
             self.engine: Engine = create_engine(
                 self.url, echo=echo, hide_parameters=True,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
