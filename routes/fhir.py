@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from engine.access.audit_search import search_audit
@@ -18,6 +18,7 @@ from engine.access.scopes import ResourceScope
 from engine.fhir_api.errors import FhirError, operation_outcome
 from engine.fhir_api.exchange import FhirRequest, FhirResponse
 from engine.fhir_api.interactions import FhirApi
+from engine.fhir_api.limits import FhirLimits
 from foundation import decimal_json
 from foundation.code_trace import code_trace
 from routes.access_guard import audit, caller
@@ -39,6 +40,15 @@ ACCEPTABLE = JSON_TYPES | {"*/*", "application/*", "json", "fhir+json"}
 #: XML in any spelling: refused with 406 (answer) or 415 (body).
 XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir", "xml"}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: Where the app keeps the FHIR API's limits.
+LIMITS = "carebridge.fhir_limits"
+
+
+@fhir.record_once
+def _read_limits(state) -> None:
+    """The limits are read once, as the app is built: a bad value stops the engine at start."""
+    with state.app.app_context():
+        state.app.extensions[LIMITS] = FhirLimits.from_environ(current_runtime().settings.environ)
 
 
 def _media_types(header: str) -> list[str]:
@@ -64,7 +74,7 @@ def _check_answer_format() -> None:
                         "only application/fhir+json or application/json can be returned")
 
 
-def _body(path: str):
+def _body(path: str, limits: FhirLimits):
     data = request.get_data(cache=True)
     content_type = (request.mimetype or "").lower()
     if request.method == "POST" and path.endswith("_search"):
@@ -78,7 +88,9 @@ def _body(path: str):
         raise FhirError(415, "not-supported", "unsupported-media-type",
                         f"Content-Type must be one of {', '.join(sorted(allowed))}")
     try:
-        return decimal_json.loads(data)
+        return decimal_json.loads(data, max_depth=limits.max_json_depth)
+    except decimal_json.TooDeep:
+        raise limits.too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise FhirError(400, "structure", "unparseable-json", "the body is not valid JSON") from None
 
@@ -108,10 +120,11 @@ def _respond(answer: FhirResponse) -> Response:
 def interact(path: str) -> Response:
     try:
         _check_answer_format()
+        limits = current_app.extensions[LIMITS]
         fhir_request = FhirRequest(
             # HEAD is a GET whose body the server leaves out (Werkzeug does that).
             method="GET" if request.method == "HEAD" else request.method, path=path, base=base_url(path), query=_query(path),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path))
+            headers={k.lower(): v for k, v in request.headers.items()}, body=_body(path, limits), limits=limits)
     except FhirError as error:
         return _respond(FhirResponse(error.status, error.outcome()))
     if path.strip("/") == ".well-known/smart-configuration":

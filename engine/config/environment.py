@@ -45,6 +45,22 @@ def _int(environ: dict[str, str], name: str, default: int) -> int:
     return _number(environ, name, default, int, "a whole number")
 
 
+def positive_int(environ, name: str, default: int, ceiling: int | None = None) -> int:
+    """A whole-number setting of at least 1 (and at most ``ceiling``); :class:`ConfigError` naming it otherwise."""
+    value = (environ.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(ENVIRONMENT_SOURCE, [f" {name}: {value!r} is not a whole number"]) from None
+    if number < 1:
+        raise ConfigError(ENVIRONMENT_SOURCE, [f" {name}: must be 1 or more"])
+    if ceiling is not None and number > ceiling:
+        raise ConfigError(ENVIRONMENT_SOURCE, [f" {name}: must be {ceiling} or less"])
+    return number
+
+
 def _float(environ: dict[str, str], name: str, default: float) -> float:
     return _number(environ, name, default, float, "a number")
 

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Protocol
 
 from engine.fhir_api.errors import FhirError, bad_request
 from engine.fhir_api.exchange import FhirRequest, FhirResponse, version_of, write_response
+from engine.fhir_api.limits import FhirLimits
 from engine.fhir_api.search_params import query_pairs
 from engine.fhir_api.writes import FhirWriter, WriteUnit, check_id, check_type
 from engine.repository.resources import WriteOutcome
@@ -64,9 +65,13 @@ def _entries(bundle: dict[str, Any], base: str) -> list[Entry]:
         if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
             raise bad_request("invalid-bundle", "each entry needs request.method and request.url",
                               [f"Bundle.entry[{index}].request"])
-        path, _, query = _relative(str(request["url"]), base).partition("?")
+        for member in ("method", "url"):
+            if not isinstance(request[member], str):
+                raise bad_request("invalid-bundle", f"an entry's request.{member} must be a string",
+                                  [f"Bundle.entry[{index}].request.{member}"])
+        path, _, query = _relative(request["url"], base).partition("?")
         parts = [p for p in path.split("/") if p]
-        method = str(request["method"]).upper()
+        method = request["method"].upper()
         if method not in TRANSACTION_ORDER:
             raise bad_request("invalid-bundle", f"method {method} is not a Bundle request method",
                               [f"Bundle.entry[{index}].request.method"])
@@ -90,6 +95,8 @@ def bundle_type(bundle: Any) -> str:
 def process_bundle(api: FhirApi, request: FhirRequest) -> FhirResponse:
     bundle = request.body
     kind = bundle_type(bundle)
+    if isinstance(bundle.get("entry"), list):
+        request.limits.check_bundle_entries(len(bundle["entry"]))
     entries = _entries(bundle, request.base)
     responses = _batch(api, request, entries) if kind == "batch" else _transaction(api, request, entries)
     return FhirResponse(200, {"resourceType": "Bundle", "type": f"{kind}-response",
@@ -128,7 +135,8 @@ def _sub_request(request: FhirRequest, entry: Entry) -> FhirRequest:
     if entry.if_match:
         headers["if-match"] = entry.if_match
     path = "/".join(p for p in (entry.resource_type, entry.resource_id) if p)
-    return FhirRequest(entry.method, path, request.base, query_pairs(entry.query), headers, entry.resource)
+    return FhirRequest(entry.method, path, request.base, query_pairs(entry.query), headers, entry.resource,
+                       request.limits)
 
 
 def _batch(api: FhirApi, request: FhirRequest, entries: list[Entry]) -> dict[int, dict[str, Any]]:
@@ -200,7 +208,7 @@ def _transaction_writes(unit: WriteUnit, entries: list[Entry]) -> Iterator[tuple
 def _transaction(api: FhirApi, request: FhirRequest, entries: list[Entry]) -> dict[int, dict[str, Any]]:
     responses: dict[int, dict[str, Any]] = {}
     reads = [entry for entry in entries if entry.method in ("GET", "HEAD")]
-    with api.writer.unit() as unit:
+    with api.writer.unit(limits=request.limits) as unit:
         for entry, outcome in _transaction_writes(unit, entries):
             if entry.method == "DELETE":
                 responses[entry.index] = {"response": {"status": _status_line(204 if outcome else 200)}}
@@ -246,7 +254,8 @@ def _write_entry(unit: WriteUnit, entry: Entry, resource: Any, if_match: int | N
     if entry.method == "POST":
         if resource is None:
             raise bad_request("missing-body", "a POST entry needs a resource", [f"Bundle.entry[{entry.index}]"])
-        return unit.create(resource, if_none_exist=entry.if_none_exist, resource_id=entry.resource_id)
+        return unit.create(resource, if_none_exist=entry.if_none_exist, resource_id=entry.resource_id,
+                           resource_type=entry.resource_type)
     if entry.method == "PUT":
         if entry.query and not entry.resource_id:
             return unit.conditional_update(entry.resource_type, entry.query, resource, if_match=if_match)
@@ -257,18 +266,20 @@ def _write_entry(unit: WriteUnit, entry: Entry, resource: Any, if_match: int | N
             resource = {**resource, "id": entry.resource_id}
         return unit.update(entry.resource_type, entry.resource_id, resource, if_match=if_match)
     if entry.method == "PATCH":
-        return unit.patch(entry.resource_type, entry.resource_id or "", _patch_document(resource),
+        return unit.patch(entry.resource_type, entry.resource_id or "", _patch_document(resource, unit.limits),
                           if_match=if_match)
     if entry.query:
         return unit.conditional_delete(entry.resource_type, entry.query)
     return unit.delete(entry.resource_type, entry.resource_id or "")
 
 
-def _patch_document(resource: Any) -> Any:
+def _patch_document(resource: Any, limits: FhirLimits) -> Any:
     """A PATCH entry carries its JSON Patch in a Binary (base64), as FHIR R4 says."""
     if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
         try:
-            return decimal_json.loads(base64.b64decode(resource.get("data", "")))
+            return decimal_json.loads(base64.b64decode(resource.get("data", "")), max_depth=limits.max_json_depth)
+        except decimal_json.TooDeep:
+            raise limits.too_deep("the Binary of a PATCH entry") from None
         except ValueError:
             raise bad_request("invalid-patch", "the Binary of a PATCH entry holds no JSON Patch") from None
     return resource

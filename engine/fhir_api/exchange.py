@@ -11,12 +11,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.fhir_api.errors import FhirError, bad_request, operation_outcome
+from engine.fhir_api.limits import FhirLimits
 from engine.repository.resources import WriteOutcome
 
 
 @dataclass
 class FhirRequest:
-    """One interaction: ``path`` is below the base (``Patient/1/_history/2``), headers lower-cased."""
+    """One interaction: ``path`` is below the base (``Patient/1/_history/2``), headers lower-cased.
+
+    ``limits`` bound the work it may cost; the entries of a Bundle inherit the Bundle's.
+    """
 
     method: str
     path: str
@@ -24,6 +28,7 @@ class FhirRequest:
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    limits: FhirLimits = field(default_factory=FhirLimits)
 
     def prefer(self, name: str) -> str | None:
         """A token of the Prefer header (``return``, ``handling``)."""

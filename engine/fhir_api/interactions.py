@@ -22,6 +22,7 @@ from engine.fhir_api.exchange import (
     write_response,
 )
 from engine.fhir_api.history import history_bundle, instance_history, type_history
+from engine.fhir_api.json_patch import check_patch
 from engine.fhir_api.search import search
 from engine.fhir_api.search_params import parse_search
 from engine.fhir_api.searchset import searchset_bundle
@@ -77,7 +78,8 @@ class FhirApi:
             return self.search(resource_type, request)
         if method == "POST":
             return self._write(request, lambda unit: unit.create(
-                _body(request), if_none_exist=request.headers.get("if-none-exist")), created_status=201)
+                _body(request), if_none_exist=request.headers.get("if-none-exist"), resource_type=resource_type),
+                created_status=201)
         if method in ("PUT", "DELETE", "PATCH") and not request.query:
             raise bad_request("missing-criteria", f"a conditional {method} needs search criteria")
         if method == "PUT":
@@ -86,6 +88,7 @@ class FhirApi:
         if method == "DELETE":
             return self._deleted(request, lambda unit: unit.conditional_delete(resource_type, request.criteria))
         if method == "PATCH":
+            check_patch(_body(request), request.limits)
             return self._write(request, lambda unit: _patch_match(unit, resource_type, request))
         raise _unsupported(method, "a type")
 
@@ -97,6 +100,7 @@ class FhirApi:
             return self._write(request, lambda unit: unit.update(resource_type, resource_id, _body(request),
                                                                  if_match=if_match))
         if method == "PATCH":
+            check_patch(_body(request), request.limits)  # before the write transaction, which applies it
             return self._write(request, lambda unit: unit.patch(resource_type, resource_id, _body(request),
                                                                 if_match=if_match))
         if method == "DELETE":
@@ -135,7 +139,7 @@ class FhirApi:
 
     def search(self, resource_type: str, request: FhirRequest) -> FhirResponse:
         strict = request.prefer("handling") == "strict"
-        search_request = parse_search(resource_type, request.query, SUPPORTED, strict=strict)
+        search_request = parse_search(resource_type, request.query, SUPPORTED, strict=strict, limits=request.limits)
         with self.database.read() as session:
             page = search(session, search_request)
         return FhirResponse(200, searchset_bundle(request.base, search_request, request.query, page))
@@ -155,12 +159,12 @@ class FhirApi:
     # Writing -------------------------------------------------------------------------------
 
     def _write(self, request: FhirRequest, action, created_status: int = 201) -> FhirResponse:
-        with self.writer.unit() as unit:
+        with self.writer.unit(limits=request.limits) as unit:
             outcome = action(unit)
         return write_response(outcome, request, created_status)
 
     def _deleted(self, request: FhirRequest, action) -> FhirResponse:
-        with self.writer.unit() as unit:
+        with self.writer.unit(limits=request.limits) as unit:
             outcome = action(unit)
         message = "deleted" if outcome else "nothing to delete"
         return FhirResponse(200, operation_outcome("informational", "deleted" if outcome else "nothing-deleted",

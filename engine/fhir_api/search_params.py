@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from engine.fhir_api.errors import bad_request
+from engine.fhir_api.limits import (
+    MAX_SEARCH_IDS_SETTING,
+    MAX_SEARCH_PARAMETERS_SETTING,
+    MAX_SEARCH_TOTAL_VALUES_SETTING,
+    MAX_SEARCH_VALUES_SETTING,
+    FhirLimits,
+    over_limit,
+)
 from engine.repository.search_index import date_range, parameter_named
 
 #: Page size when the client names none.
@@ -89,6 +97,8 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
 
 def split_values(value: str) -> tuple[str, ...]:
     r"""A comma means OR; ``\,`` is a comma inside a value."""
+    if "\\" not in value:
+        return tuple(value.split(","))
     values, current, escaped = [], "", False
     for char in value:
         if escaped:
@@ -124,7 +134,17 @@ def split_date_prefix(value: str) -> tuple[str, str]:
     return "eq", value
 
 
-def _criterion(resource_type: str, key: str, value: str, supported_types: frozenset[str]) -> Criterion | None:
+def _check_values(name: str, type_: str, count: int, limits: FhirLimits) -> None:
+    """Refuse ``count`` values ORed in one parameter: ``_id`` is one IN list, others a clause each."""
+    limit, setting = ((limits.max_search_ids, MAX_SEARCH_IDS_SETTING) if type_ == "id"
+                      else (limits.max_search_values, MAX_SEARCH_VALUES_SETTING))
+    if count > limit:
+        raise over_limit(400, "too-many-search-values", f"the search parameter {name!r} has {count} values", limit,
+                         setting, issue_type="too-costly")
+
+
+def _criterion(resource_type: str, key: str, value: str, supported_types: frozenset[str],
+               limits: FhirLimits) -> Criterion | None:
     name, _, modifier = key.partition(":")
     type_ = parameter_type(resource_type, name)
     if type_ is None:
@@ -132,7 +152,10 @@ def _criterion(resource_type: str, key: str, value: str, supported_types: frozen
     modifier = modifier or None
     if modifier and modifier not in MODIFIERS[type_] and not (type_ == "reference" and modifier in supported_types):
         raise bad_request("unsupported-modifier", f"the modifier :{modifier} is not supported on {name!r}")
+    # At least this many values (an escaped comma may follow an escaped backslash): refused unsplit.
+    _check_values(name, type_, value.count(",") - value.count("\\,") + 1, limits)
     values = split_values(value)
+    _check_values(name, type_, len(values), limits)
     if modifier == "missing":
         if value not in ("true", "false"):
             raise bad_request("invalid-search-value", f":missing on {name!r} takes true or false")
@@ -174,8 +197,13 @@ def _sort(value: str, resource_type: str) -> tuple[list[SortKey], list[str]]:
 
 
 def parse_search(resource_type: str, pairs: list[tuple[str, str]], supported_types: frozenset[str],
-                 *, strict: bool = False) -> SearchRequest:
-    """The search a query asks for; raises a 400 :class:`FhirError` for what cannot be answered."""
+                 *, strict: bool = False, limits: FhirLimits | None = None) -> SearchRequest:
+    """The search a query asks for; raises a 400 :class:`FhirError` for what cannot be answered,
+    or for a query larger than ``limits`` allow (the defaults of :class:`FhirLimits` when not given)."""
+    limits = limits or FhirLimits()
+    if len(pairs) > limits.max_search_parameters:
+        raise over_limit(400, "too-many-search-parameters", f"the search has {len(pairs)} parameters",
+                         limits.max_search_parameters, MAX_SEARCH_PARAMETERS_SETTING, issue_type="too-costly")
     request = SearchRequest(resource_type)
     for key, value in pairs:
         if key in IGNORED_QUIETLY:
@@ -183,11 +211,15 @@ def parse_search(resource_type: str, pairs: list[tuple[str, str]], supported_typ
         if key in RESULT_PARAMETERS:
             _result_parameter(request, key, value, supported_types)
             continue
-        criterion = _criterion(resource_type, key, value, supported_types)
+        criterion = _criterion(resource_type, key, value, supported_types, limits)
         if criterion is None:
             request.ignored.append(key)
         else:
             request.criteria.append(criterion)
+    total = sum(len(c.values) for c in request.criteria if c.type != "id")
+    if total > limits.max_search_total_values:
+        raise over_limit(400, "too-many-search-values", f"the search has {total} values in all",
+                         limits.max_search_total_values, MAX_SEARCH_TOTAL_VALUES_SETTING, issue_type="too-costly")
     if strict and request.ignored:
         raise bad_request("unknown-search-parameter",
                           f"{resource_type} has no search parameter {', '.join(sorted(set(request.ignored)))}")

@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from engine.db.database import Database
 from engine.fhir_api.capabilities import SUPPORTED, unsupported_type_message
 from engine.fhir_api.errors import FhirError, bad_request, issue, not_found, precondition_failed
+from engine.fhir_api.json_patch import apply_json_patch
+from engine.fhir_api.limits import FhirLimits
 from engine.fhir_api.search import matching_ids
 from engine.fhir_api.search_params import parse_search, query_pairs
 from engine.repository.resources import FhirRepository, VersionConflict, WriteOutcome
@@ -76,10 +78,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class WriteUnit:
     """The writes of one transaction; its outcomes are routed when the unit commits."""
 
-    def __init__(self, session: Session, repository: FhirRepository, database: Database):
+    def __init__(self, session: Session, repository: FhirRepository, database: Database,
+                 limits: FhirLimits | None = None):
         self.session = session
         self.repository = repository
         self.database = database
+        #: What a patch or a conditional's criteria may cost.
+        self.limits = limits or FhirLimits()
         self.outcomes: list[WriteOutcome] = []
         #: The stored inbound message the writes come from (a dropped file), kept on each version.
         self.message_id: int | None = None
@@ -88,7 +93,8 @@ class WriteUnit:
         """Ids matching a conditional's criteria (``identifier=sys|1``); unknown parameters are refused."""
         check_type(resource_type)
         # Clients send the criteria with or without the ``Type?`` in front.
-        request = parse_search(resource_type, query_pairs(criteria.split("?", 1)[-1]), SUPPORTED, strict=True)
+        request = parse_search(resource_type, query_pairs(criteria.split("?", 1)[-1]), SUPPORTED, strict=True,
+                               limits=self.limits)
         if not request.criteria:
             raise bad_request("missing-criteria", "a conditional interaction needs search criteria")
         return matching_ids(self.session, request, limit)
@@ -107,12 +113,15 @@ class WriteUnit:
         return outcome
 
     def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None,
-               resource_id: str | None = None) -> WriteOutcome:
+               resource_id: str | None = None, resource_type: str | None = None) -> WriteOutcome:
         """Create with a server-assigned id (any id sent is ignored, as FHIR says).
 
         With ``if_none_exist`` (a query): one match is returned unchanged (``created=False``),
-        several are a 412. ``resource_id`` is for transactions that assigned one already.
+        several are a 412. ``resource_id`` is for transactions that assigned one already;
+        ``resource_type`` is the type the URL names, which the body must be.
         """
+        if resource_type is not None:
+            check_body_type(resource, resource_type)
         resource_type = _resource_type(resource)
         if if_none_exist is not None:
             self.database.lock(self.session, f"conditional:{resource_type}:{if_none_exist}")
@@ -131,8 +140,7 @@ class WriteUnit:
         """Update, or create with the client's id (``created=True``); an identical body makes no version."""
         check_type(resource_type)
         check_id(resource_id)
-        if _resource_type(resource) != resource_type:
-            raise bad_request("type-mismatch", "the body's resourceType is not the type in the URL")
+        check_body_type(resource, resource_type)
         if resource.get("id") != resource_id:
             raise bad_request("id-mismatch", "the body's id must equal the id in the URL")
         return self._save(resource, resource_id, if_match)
@@ -141,6 +149,7 @@ class WriteUnit:
                            if_match: int | None = None) -> WriteOutcome:
         """Update the one match of ``criteria``, create when none, 412 when several."""
         check_type(resource_type)
+        check_body_type(resource, resource_type)
         self.database.lock(self.session, f"conditional:{resource_type}:{criteria}")
         found = self.find(resource_type, criteria)
         if len(found) > 1:
@@ -158,7 +167,7 @@ class WriteUnit:
         current = self.current_or_fail(resource_type, resource_id)
         try:
             if isinstance(patch, list):
-                patched = jsonpatch.apply_patch(current, patch)
+                patched = apply_json_patch(current, patch, self.limits)
             elif isinstance(patch, dict):
                 patched = merge_patch(current, patch)
             else:
@@ -168,7 +177,8 @@ class WriteUnit:
             raise FhirError(422, "processing", "patch-failed", f"the patch cannot be applied: {type(exc).__name__}") from None
         except (TypeError, KeyError, AttributeError):
             raise bad_request("invalid-patch", "the patch is not a well-formed JSON Patch") from None
-        if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
+        if not isinstance(patched, dict) or patched.get("id") != resource_id \
+                or patched.get("resourceType") != resource_type:
             raise FhirError(422, "processing", "patch-changes-identity", "a patch may not change id or resourceType")
         return self.update(resource_type, resource_id, patched, if_match=if_match)
 
@@ -198,6 +208,15 @@ class WriteUnit:
         return self.delete(resource_type, found[0]) if found else None
 
 
+def check_body_type(resource: Any, resource_type: str) -> None:
+    """Refuse a body whose ``resourceType`` is not the type the URL names (400), or no resource at all (422)."""
+    found = resource.get("resourceType") if isinstance(resource, dict) else None
+    if isinstance(found, str) and found != resource_type:
+        raise bad_request("type-mismatch", f"the body's resourceType is not {resource_type}, the type in the URL",
+                          ["resourceType"])
+    _resource_type(resource)
+
+
 def _resource_type(resource: Any) -> str:
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise FhirError(422, "structure", "invalid-resource", "the body is not a FHIR resource",
@@ -222,10 +241,12 @@ class FhirWriter:
         self.source = Source(channel=channel)
 
     @contextmanager
-    def unit(self, source: Source | None = None) -> Iterator[WriteUnit]:
-        """Writes that commit together with their outbox rows; deliveries are queued after the commit."""
+    def unit(self, source: Source | None = None, limits: FhirLimits | None = None) -> Iterator[WriteUnit]:
+        """Writes that commit together with their outbox rows; deliveries are queued after the commit.
+
+        ``limits`` bound the unit's patches and conditional criteria (the defaults when not given)."""
         with self.database.write() as session:
-            unit = WriteUnit(session, self.repository, self.database)
+            unit = WriteUnit(session, self.repository, self.database, limits)
             yield unit
             # Deletions are routed too: each destination decides what a delete means there.
             delivery_ids = [d.id for d in self.router.plan(session, unit.outcomes, source or self.source)]
