@@ -68,7 +68,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     """
     from carebridge.app import create_app
     from carebridge.http_server import http_tls, start_http_listener
-    from connectors.inbound.mllp import DEFAULT_IDLE_TIMEOUT_SECONDS, MllpListener
+    from connectors.inbound.mllp import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CONNECTIONS, MllpListener
     from connectors.inbound.watchers import start_file_channel
     from engine.config.reloader import ConfigReloader
 
@@ -98,7 +98,8 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
                     int(channel.options.get("max_message_bytes", settings.mllp_max_message_bytes)),
                     idle_timeout_seconds=float(channel.options.get("idle_timeout_seconds",
                                                                    DEFAULT_IDLE_TIMEOUT_SECONDS)),
-                    ssl_context=_tls_context(runtime, channel))
+                    ssl_context=_tls_context(runtime, channel),
+                    max_connections=int(channel.options.get("max_connections", DEFAULT_MAX_CONNECTIONS)))
                 listener.start()
                 stoppers.append(listener.stop)
                 log.info("channel %s: MLLP%s on %s:%s", channel.name, " over TLS" if listener.ssl_context else "",

@@ -27,6 +27,7 @@ from engine.pipeline.file_settings import FileChannelSettings
 from engine.pipeline.file_writes import FileWriter
 from engine.pipeline.files import FileReceiver
 from engine.pipeline.hl7 import Mapper, Pipeline
+from engine.pipeline.hl7_limits import Hl7Limits
 from engine.repository.resources import FhirRepository
 from engine.routing.router import Router
 from engine.store.message_store import MessageStore
@@ -128,7 +129,8 @@ def build_runtime(settings: Settings, config: EngineConfig | None = None, mapper
     holder["service"] = delivery
     sweeper = Sweeper(database, queue.enqueue, settings.sweep_interval_seconds, settings.delivery_lease_seconds)
     mapper = mapper or build_mapper(settings, config)
-    pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, channel_charsets(config))
+    pipeline = Pipeline(database, store, mapper, repository, router, queue.enqueue, channel_charsets(config),
+                        Hl7Limits.from_environ(settings.environ))
     receivers = {c.name: Hl7Receiver(pipeline, store, c.name, sender_policy(config, c))
                  for c in config.channels if c.type in ("mllp", "http")}
     receivers.setdefault("http", Hl7Receiver(pipeline, store, "http"))

@@ -17,19 +17,27 @@ A file is picked only when complete: its size and modification time unchanged ac
 looks ``settle_seconds`` apart. inotify (through watchdog) wakes the channel as files
 arrive; a listing every ``poll_interval_seconds`` is the fallback and the safety net. A
 sidecar ``<name>.json`` travels with its file.
+
+Whoever drops files may drop a symbolic link or a FIFO too: each is claimed and moved like a
+file, by its name, and never followed or opened here; the receiver refuses it unread, so it ends
+in ``error/`` with its reason. Existence checks therefore look at the name (``lexists``), not
+at what a link points to.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine.config.locations import make_private_directory
 from engine.pipeline.file_settings import FileChannelSettings
 from engine.pipeline.files import DONE, ERROR, WAIT, DatabaseUnavailable, FileOutcome, FileReceiver
 from foundation.code_trace import code_trace
@@ -77,9 +85,27 @@ def is_copy_named(candidate: str, name: str) -> bool:
 def unique_target(directory: Path, name: str) -> Path:
     """``directory/name``, or a stamped name if a file of that name was already put there."""
     target = directory / name
-    if not target.exists() and not (directory / f"{name}.reason").exists():
+    if not os.path.lexists(target) and not os.path.lexists(directory / f"{name}.reason"):
         return target
     return directory / stamped(name)
+
+
+def is_entry(path: Path) -> bool:
+    """Something other than a directory is at ``path``: a file, or a link or FIFO the receiver refuses."""
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def write_reason(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all, never through a link someone left at its name."""
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.unlink(missing_ok=True)  # a link there is removed, not followed
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)
 
 
 class DropFolder:
@@ -118,12 +144,14 @@ class DropFolder:
         #: Set while this process holds the channel's lock and works the folder.
         self.owned = threading.Event()
         self._lock_handle = None
+        #: The lock file could not be opened (a link at its name), and that was logged.
+        self._lock_refused = False
 
     # Life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         for directory in (self.root, self.processing, self.waiting, self.done, self.error):
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_directory(directory)
         if self.settings.watch != "poll":
             self._observer = self._start_observer()
         self._thread = threading.Thread(target=self._run, name=f"folder-{self.settings.name}", daemon=True)
@@ -143,7 +171,16 @@ class DropFolder:
             self._lock_handle = None
 
     def _take_lock(self) -> bool:
-        handle = open(self.root / LOCK_FILE, "a")
+        try:
+            # Never through a link left at the lock's name: opening its target would create or touch it.
+            descriptor = os.open(self.root / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if not self._lock_refused:
+                self._lock_refused = True
+                log.error("channel %s: cannot open %s (%s): remove what is at that name; standing by",
+                          self.settings.name, LOCK_FILE, errno.errorcode.get(exc.errno, type(exc).__name__))
+            return False
+        handle = os.fdopen(descriptor, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -166,7 +203,7 @@ class DropFolder:
 
     def in_hand(self, name: str) -> bool:
         """A file of this name is in the folder and not finished yet (arrived, claimed or waiting)."""
-        return any((directory / name).exists() for directory in (self.root, self.processing, self.waiting))
+        return any(os.path.lexists(directory / name) for directory in (self.root, self.processing, self.waiting))
 
     def refused_elsewhere(self, name: str, reason: str) -> None:
         """The document ``name`` was refused before it reached this folder (its copy on an SFTP
@@ -220,9 +257,9 @@ class DropFolder:
     def resume(self) -> None:
         """Finish what a previous run left in ``processing/`` (each file is recognised, not redone)."""
         for path in sorted(self.processing.iterdir()):
-            if path.is_file() and not is_sidecar(path.name) and not is_ignored(path.name):
+            if is_entry(path) and not is_sidecar(path.name) and not is_ignored(path.name):
                 stray = self.root / f"{path.name}.json"
-                if stray.exists() and not (self.processing / stray.name).exists():
+                if os.path.lexists(stray) and not os.path.lexists(self.processing / stray.name):
                     os.replace(stray, self.processing / stray.name)  # the crash came between the two claims
                 self._handle(path, resumed=True)
 
@@ -232,7 +269,8 @@ class DropFolder:
         if self._resume_needed and now >= self._retry_at:
             self._resume_needed = False
             self.resume()
-        names = {entry.name: entry for entry in os.scandir(self.root) if entry.is_file(follow_symlinks=False)}
+        # Links and FIFOs too (never followed): claimed like files, they are refused with a reason in error/.
+        names = {entry.name: entry for entry in os.scandir(self.root) if not entry.is_dir(follow_symlinks=False)}
         pending = False
         for name in sorted(names):
             if self._stopping.is_set():
@@ -263,7 +301,7 @@ class DropFolder:
     def retry_waiting(self) -> None:
         """Try again the documents waiting for their patient."""
         for path in sorted(self.waiting.iterdir()):
-            if path.is_file() and not is_sidecar(path.name) and not (self.processing / path.name).exists():
+            if is_entry(path) and not is_sidecar(path.name) and not os.path.lexists(self.processing / path.name):
                 self._move_with_sidecar(path, self.processing / path.name)
                 self._handle(self.processing / path.name, resumed=True)
 
@@ -291,14 +329,14 @@ class DropFolder:
     def _claim(self, name: str) -> Path | None:
         """Move a file (then its sidecar) to ``processing/``; ``None`` if another claimed it first."""
         target = self.processing / name
-        if target.exists() or (self.waiting / name).exists():
+        if os.path.lexists(target) or os.path.lexists(self.waiting / name):
             return None  # a file of that name is still in hand; take this one after it
         try:
             os.rename(self.root / name, target)
         except FileNotFoundError:
             return None
         sidecar = self.root / f"{name}.json"
-        if sidecar.exists():
+        if os.path.lexists(sidecar):
             os.replace(sidecar, self.processing / sidecar.name)
         self._seen.pop(name, None)
         self._seen.pop(sidecar.name, None)
@@ -309,7 +347,7 @@ class DropFolder:
     def _handle(self, path: Path, resumed: bool) -> None:
         sidecar = path.with_name(f"{path.name}.json")
         try:
-            outcome = self.receiver.receive(path, sidecar if sidecar.exists() else None, resumed=resumed)
+            outcome = self.receiver.receive(path, sidecar if os.path.lexists(sidecar) else None, resumed=resumed)
         except DatabaseUnavailable as failure:
             self._try_again_later(path, failure.message_id, str(failure))
             return
@@ -346,15 +384,12 @@ class DropFolder:
         directory = self.done if outcome.status == DONE else self.error
         target = unique_target(directory, path.name)
         if outcome.status == ERROR:
-            reason = target.with_name(f"{target.name}.reason")
-            partial = reason.with_name(f".{reason.name}.tmp")
-            partial.write_text(f"message {outcome.message_id}: {outcome.reason}\n", encoding="utf-8")
-            os.replace(partial, reason)
+            write_reason(target.with_name(f"{target.name}.reason"), f"message {outcome.message_id}: {outcome.reason}\n")
         self._move_with_sidecar(path, target)
 
     @staticmethod
     def _move_with_sidecar(path: Path, target: Path) -> None:
         sidecar = path.with_name(f"{path.name}.json")
-        if sidecar.exists():
+        if os.path.lexists(sidecar):
             os.replace(sidecar, target.with_name(f"{target.name}.json"))
         os.replace(path, target)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import functools
 import logging
 
+from sqlalchemy import update
+
 from connectors.inbound.hl7_ack import build_ack
 from connectors.inbound.mllp_framing import Frame, FrameProblem
 from connectors.inbound.sender_policy import SenderPolicy
-from engine.db.models import MessageStatus
-from engine.pipeline.hl7 import Outcome, Pipeline
+from engine.db.models import Message, MessageStatus
+from engine.pipeline.hl7 import Outcome, OutcomeStatus, Pipeline
 from engine.store.message_store import MessageStore
 from mappings.v2.batch import split_batch
 from mappings.v2.header import CHARSETS
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: The HL7 error code (table 0357) of each kind of refused frame; 207 for the others.
 FRAME_ERROR_CODES = {FrameProblem.OUTSIDE_FRAME: "100"}
+#: The HL7 error code of a message refused unread (too large), as for an oversized MLLP frame.
+UNREAD_ERROR_CODE = "207"
 
 
 class Hl7Receiver:
@@ -55,7 +59,9 @@ class Hl7Receiver:
         for message in split_batch(raw):
             outcome = self.pipeline.receive_hl7(message, self.channel, peer, refuse=self._refuse(peer))
             self._log(outcome)
-            acks.append(build_ack(outcome).rstrip("\r"))
+            ack = build_ack(outcome)
+            self._keep_ack(outcome, ack)
+            acks.append(ack.rstrip("\r"))
         header = raw.lstrip(b"\xef\xbb\xbf \r\n").decode("latin-1")
         separator = header[3] if len(header) > 3 else "|"
         encoding = header[4:8] if len(header) > 8 else "^~\\&"
@@ -76,6 +82,23 @@ class Hl7Receiver:
         self._log(outcome)
         return self._encode(outcome)
 
+    def refuse_unread(self, reason: str) -> bytes:
+        """The AR for a message refused before it was read (an HTTP body over the size limit): it cannot
+        be kept, and there is no MSH-10 to echo."""
+        outcome = Outcome(OutcomeStatus.REJECTED, error_code=UNREAD_ERROR_CODE, reason=reason)
+        self._log(outcome)
+        return self._encode(outcome)
+
+    def _keep_ack(self, outcome: Outcome, ack: str) -> None:
+        """Keep the ACK with the message it answers, for the console; failing to keep it never withholds it."""
+        if outcome.message_id is None:
+            return
+        try:
+            with self.store.database.write() as session:
+                session.execute(update(Message).where(Message.id == outcome.message_id).values(ack=ack))
+        except Exception as exc:  # noqa: BLE001 - the sender must get its answer whatever the store does
+            log.warning("could not keep the ACK of message %s: %s", outcome.message_id, type(exc).__name__)
+
     def _log(self, outcome: Outcome) -> None:
         # Ids and codes only: no patient data in logs.
         log.info("channel=%s message=%s type=%s control_id=%s outcome=%s%s", self.channel, outcome.message_id,
@@ -83,8 +106,8 @@ class Hl7Receiver:
                  outcome.header.control_id if outcome.header else None, outcome.status,
                  f" reason={outcome.reason}" if outcome.reason else "")
 
-    @staticmethod
-    def _encode(outcome: Outcome) -> bytes:
+    def _encode(self, outcome: Outcome) -> bytes:
         text = build_ack(outcome)
+        self._keep_ack(outcome, text)
         codec = CHARSETS.get((outcome.header.charset if outcome.header else "").upper(), "utf-8")
         return text.encode(codec, errors="replace")

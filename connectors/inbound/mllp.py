@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 #: Bytes read from the socket at a time.
 READ_CHUNK = 64 * 1024
+#: Connections one channel keeps open at once; one more is closed at once, unanswered.
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 class MllpListener:
@@ -37,16 +39,22 @@ class MllpListener:
         listener.start(); ...; listener.stop()
 
     ``handle_frame(frame, peer)`` returns the ACK bytes to send, or ``None`` to send nothing.
+    Past ``max_connections`` open at once, a new connection is closed unanswered and logged with
+    its address; those open already carry on.
     """
 
     def __init__(self, host: str, port: int, handle_frame: Callable[[Frame, str], bytes | None],
                  max_message_bytes: int, handler_threads: int = 8,
-                 idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS, ssl_context: ssl.SSLContext | None = None):
+                 idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
         self.host = host
         self.port = port
         self.handle_frame = handle_frame
         self.max_message_bytes = max_message_bytes
         self.idle_timeout_seconds = idle_timeout_seconds
+        self.max_connections = max_connections
+        #: Connections being served; touched only on the event loop's thread.
+        self._open_connections = 0
         #: TLS (connectors/inbound/tls.py); a client that fails the handshake never reaches the handler.
         self.ssl_context = ssl_context
         self._executor = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="carebridge-mllp")
@@ -106,6 +114,18 @@ class MllpListener:
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if self._open_connections >= self.max_connections:
+            log.warning("MLLP connection from %s refused: %d connections are open, the channel's max_connections",
+                        peer_text, self._open_connections)
+            writer.transport.abort()  # nothing read, nothing answered, no lingering close
+            return
+        self._open_connections += 1
+        try:
+            await self._serve_frames(reader, writer, peer_text)
+        finally:
+            self._open_connections -= 1
+
+    async def _serve_frames(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer_text: str) -> None:
         mllp_writer = MLLPStreamWriter(writer.transport, writer._protocol, reader, asyncio.get_running_loop())
         buffer = bytearray()
         try:

@@ -13,6 +13,10 @@ reached the local folder, so a file is fetched into the local folder once.
 The server's host key must be known: ``known_hosts_path``, or ``trust_first_host_key: true``,
 which keeps the key seen on the first connection in ``<directory>/.sftp_known_hosts`` and
 refuses any other key after that.
+
+The server names the files, and a hostile one could name a path (``../../etc/cron.d/x``): a
+name holding ``/``, ``\\``, ``..`` or NUL is refused, left alone on the server (renaming it there
+could touch another remote path) and never fetched or used as a local name.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ CONNECT_TIMEOUT_SECONDS = 15.0
 TRUSTED_HOST_KEYS_FILE = ".sftp_known_hosts"
 #: The remote folders the poller keeps beside the remote directory's files.
 REMOTE_FOLDERS = ("processing", "done", "error")
+#: What a remote file's name may not hold: it becomes a local name, and a remote path on the server.
+UNSAFE_NAME_PARTS = ("/", "\\", "..", "\x00")
+
+
+def is_plain_name(name: str) -> bool:
+    """A remote name safe to use as a file name here and beside the remote directory: not empty, and
+    no path separator (``/``, ``\\``), no ``..`` and no NUL in it."""
+    return bool(name) and not any(part in name for part in UNSAFE_NAME_PARTS)
 
 
 def _sha256(path: Path) -> str:
@@ -65,6 +77,8 @@ class SftpChannel:
         self.remote = options["remote_directory"].rstrip("/") or "/"
         self.interval = folder.settings.poll_interval_seconds
         self._seen: dict[str, tuple[int, int]] = {}
+        #: Unsafe remote names already refused, so each is logged once.
+        self._refused_names: set[str] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,8 +147,10 @@ class SftpChannel:
 
     def poll_once(self, sftp: paramiko.SFTPClient) -> None:
         """Fetch every remote file whose size and time held still since the last look."""
-        listing = {a.filename: a for a in sftp.listdir_attr(self.remote)
-                   if stat.S_ISREG(a.st_mode or 0) and not is_ignored(a.filename)}
+        listed = sftp.listdir_attr(self.remote)
+        self._refused_names.intersection_update(a.filename for a in listed)  # forget names no longer there
+        listing = {a.filename: a for a in listed
+                   if stat.S_ISREG(a.st_mode or 0) and self._usable(a.filename) and not is_ignored(a.filename)}
         # Sidecars first, so a document never reaches the local folder before what describes it.
         for name, attributes in sorted(listing.items(), key=lambda item: (not is_sidecar(item[0]), item[0])):
             if self._stopping.is_set():
@@ -163,14 +179,29 @@ class SftpChannel:
 
     def _resume(self, sftp: paramiko.SFTPClient) -> None:
         for name in sorted(sftp.listdir(posixpath.join(self.remote, "processing"))):
-            self._fetch(sftp, name, resuming=True)
+            if self._usable(name):
+                self._fetch(sftp, name, resuming=True)
+
+    def _usable(self, name: str) -> bool:
+        """Whether a name the server listed is a plain file name; an unsafe one is logged (once) and left."""
+        if is_plain_name(name):
+            return True
+        if name not in self._refused_names:
+            self._refused_names.add(name)
+            # Not the name itself: it may carry patient identifiers, or bytes meant for a terminal.
+            log.warning("channel=%s: refused a remote file whose name holds '/', '\\', '..' or NUL; it stays "
+                        "on the SFTP server, neither fetched nor moved", self.folder.settings.name)
+        return False
 
     def _already_local(self, name: str, partial: Path) -> bool:
         """The local folder holds a file of this name (or its stamped copy) with these very bytes."""
         folder, size, digest = self.folder, partial.stat().st_size, None
         for directory in (folder.root, folder.processing, folder.waiting, folder.done, folder.error):
             for candidate in directory.iterdir():
-                if not is_copy_named(candidate.name, name) or candidate.stat().st_size != size:
+                if not is_copy_named(candidate.name, name):
+                    continue
+                found = candidate.lstat()  # a link or FIFO left here is never followed or read
+                if not stat.S_ISREG(found.st_mode) or found.st_size != size:
                     continue
                 digest = digest or _sha256(partial)
                 if _sha256(candidate) == digest:

@@ -18,6 +18,7 @@ import requests
 
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 from connectors.outbound.http_session import ThreadSessions
+from connectors.outbound.redirects import redirect_refusal
 from engine.delivery.destination import (
     Delivered,
     DeliveryItem,
@@ -83,11 +84,14 @@ class CarepatronDestination:
         headers = {**kwargs.pop("headers", {}), ATTEMPT_HEADER: self._local.attempt}
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, headers=headers,
-                                             **kwargs)
+                                             allow_redirects=False, **kwargs)
         except requests.Timeout:
             raise _Failure(RetryLater(f"{where}: Carepatron did not answer in time")) from None
         except requests.RequestException as exc:
             raise _Failure(RetryLater(f"{where}: cannot reach Carepatron ({type(exc).__name__})")) from None
+        refused = redirect_refusal(response)
+        if refused is not None:
+            raise _Failure(Rejected(f"{where}: {refused}"))
         if response.status_code == 429:
             raise _Failure(RetryLater(f"{where}: rate limited (HTTP 429)", retry_after_seconds(response)))
         if is_passing(response.status_code):
@@ -216,6 +220,7 @@ class CarepatronDestination:
 
     def ping(self) -> bool:
         try:
-            return requests.get(self.base_url + "/ping", timeout=self.timeout).status_code == 200
+            answer = requests.get(self.base_url + "/ping", timeout=self.timeout, allow_redirects=False)
+            return answer.status_code == 200
         except requests.RequestException:
             return False

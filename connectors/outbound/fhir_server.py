@@ -17,6 +17,7 @@ import requests
 from connectors.outbound.client_credentials import ClientCredentials, TokenUnavailable
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
 from connectors.outbound.http_session import ThreadSessions
+from connectors.outbound.redirects import redirect_refusal
 from engine.delivery.destination import (
     Delivered,
     DeliveryItem,
@@ -89,13 +90,16 @@ class FhirServerDestination:
             return Throttled(f"the engine's rate limit for {self.name} is used up", wait)
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, auth=self.auth,
-                                             **kwargs)
+                                             allow_redirects=False, **kwargs)
         except TokenUnavailable as exc:
             return RetryLater(f"{method} {path.split('?')[0]}: no access token: {exc}")
         except requests.Timeout:
             return RetryLater(f"{method} {path.split('?')[0]}: the FHIR server did not answer in time")
         except requests.RequestException as exc:
             return RetryLater(f"{method} {path.split('?')[0]}: cannot reach the FHIR server ({type(exc).__name__})")
+        refused = redirect_refusal(response)
+        if refused is not None:
+            return Rejected(f"{method} {path.split('?')[0]}: {refused}")
         if response.status_code == 401 and self.auth is not None:
             # The token was revoked or expired early: the next attempt fetches another.
             self.auth.forget()

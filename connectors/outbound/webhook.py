@@ -15,6 +15,7 @@ import requests
 
 from connectors.outbound.events import event_of
 from connectors.outbound.http_answers import is_passing, problem_text, retry_after_seconds
+from connectors.outbound.redirects import redirect_refusal
 from engine.delivery.destination import Delivered, DeliveryItem, Outcome, Rejected, RetryLater, Throttle, Throttled
 from foundation import decimal_json
 
@@ -58,13 +59,17 @@ class WebhookDestination:
                    SIGNATURE_HEADER: sign(self.secret, timestamp, body), DELIVERY_HEADER: str(item.delivery_id),
                    "Idempotency-Key": item.idempotency_key, "User-Agent": "Carebridge"}
         try:
-            response = requests.post(self.url, data=body, headers=headers, timeout=self.timeout)
+            response = requests.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                     allow_redirects=False)
         except requests.Timeout:
             return RetryLater("the webhook did not answer in time")
         except requests.RequestException as exc:
             return RetryLater(f"cannot reach the webhook ({type(exc).__name__})")
         if 200 <= response.status_code < 300:
             return Delivered(None, f"webhook answered HTTP {response.status_code}")
+        refused = redirect_refusal(response)
+        if refused is not None:
+            return Rejected(f"webhook: {refused}")
         if is_passing(response.status_code):
             return RetryLater(f"webhook: {problem_text(response)}", retry_after_seconds(response))
         return Rejected(f"webhook: {problem_text(response)}")

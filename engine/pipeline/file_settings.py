@@ -15,6 +15,8 @@ from mappings.files.text_encoding import DEFAULT_FALLBACK_CHARSET
 
 #: Largest file a channel accepts unless it says otherwise (bytes).
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Largest sidecar (``<name>.json``) a channel reads unless it says otherwise (bytes).
+DEFAULT_MAX_SIDECAR_BYTES = 64 * 1024
 #: How often a folder is listed even when the watcher reports nothing (seconds).
 DEFAULT_POLL_INTERVAL_SECONDS = 2.0
 #: How long a file's size and time must stay unchanged before it counts as complete (seconds).
@@ -39,6 +41,7 @@ class FileChannelSettings:
     name: str
     directory: Path
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_sidecar_bytes: int = DEFAULT_MAX_SIDECAR_BYTES
     max_expansion_ratio: float = DEFAULT_MAX_EXPANSION_RATIO
     #: ``wait`` (park in ``waiting/`` until the patient exists) or ``error``.
     unknown_patient: str = "wait"
@@ -75,6 +78,7 @@ class FileChannelSettings:
             name=channel.name,
             directory=Path(options.get("directory") or options.get("local_directory") or f"./var/{channel.name}"),
             max_file_bytes=int(options.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)),
+            max_sidecar_bytes=int(options.get("max_sidecar_bytes", DEFAULT_MAX_SIDECAR_BYTES)),
             max_expansion_ratio=float(options.get("max_expansion_ratio", DEFAULT_MAX_EXPANSION_RATIO)),
             unknown_patient=options.get("unknown_patient", "wait"),
             filename_pattern=compile_pattern(pattern) if pattern else None,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.db.database import Database, is_transient
 from engine.db.models import Message, MessageStatus, utcnow
+from engine.pipeline.file_reads import TooLarge, read_regular_file
 from engine.pipeline.file_settings import FileChannelSettings
 from engine.pipeline.file_writes import FileWriter
 from engine.pipeline.hl7 import Pipeline
@@ -100,15 +102,13 @@ class FileReceiver:
             raise
 
     def _receive(self, path: Path, sidecar: Path | None, resumed: bool) -> FileOutcome:
-        size = path.stat().st_size
-        if size > self.settings.max_file_bytes:
-            reason = f"file is {size} bytes, over the channel's limit of {self.settings.max_file_bytes}"
-            # The bytes stay on disk in error/; the message records that the file came and why it was refused.
-            message_id = self.store.store_file(b"", self.channel, content_type=UNKNOWN.content_type,
-                                               file_name=path.name, size=size, status=MessageStatus.ERROR,
-                                               error=reason)
-            return FileOutcome(ERROR, message_id, reason)
-        raw = path.read_bytes()
+        try:
+            raw = read_regular_file(path, self.settings.max_file_bytes)
+        except TooLarge as exc:
+            return self._refuse_unread(path, exc.size, f"file is {exc.size} bytes, over the channel's limit of "
+                                                       f"{self.settings.max_file_bytes}")
+        except Refused as exc:  # a symbolic link, a FIFO: never followed, never read
+            return self._refuse_unread(path, 0, f"{EXPLANATIONS[Refused]}: {exc}")
         kind = detect(raw, self.settings.fallback_charset)
         existing = self.store.find_file(self.channel, hashlib.sha256(raw).hexdigest(), path.name) if resumed else None
         if existing is not None and existing.status != MessageStatus.RECEIVED:
@@ -119,14 +119,15 @@ class FileReceiver:
                                                file_name=path.name)
         else:
             message_id = existing.id
-        sidecar_bytes = sidecar.read_bytes() if sidecar is not None and sidecar.exists() else None
         try:
+            sidecar_bytes = read_regular_file(sidecar, self.settings.max_sidecar_bytes, "sidecar") \
+                if sidecar is not None and os.path.lexists(sidecar) else None
             reason = self._process(raw, kind, message_id, path.name, sidecar_bytes, existing)
         except WaitForPatient as wait:
             self.writer.settle(message_id, MessageStatus.RECEIVED, str(wait))
             return FileOutcome(WAIT, message_id, str(wait))
         except (Refused, MappingError, ResourceInvalid) as exc:
-            reason = f"{EXPLANATIONS[type(exc) if type(exc) in EXPLANATIONS else MappingError]}: {exc}"
+            reason = f"{next(text for kind, text in EXPLANATIONS.items() if isinstance(exc, kind))}: {exc}"
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)
         except Exception as exc:  # a handler bug must not lose the file or stop the channel
@@ -138,6 +139,12 @@ class FileReceiver:
             self.writer.settle(message_id, MessageStatus.ERROR, reason)
             return FileOutcome(ERROR, message_id, reason)
         return FileOutcome(ERROR if reason else DONE, message_id, reason)
+
+    def _refuse_unread(self, path: Path, size: int, reason: str) -> FileOutcome:
+        # The bytes stay on disk in error/; the message records that the file came and why it was refused.
+        message_id = self.store.store_file(b"", self.channel, content_type=UNKNOWN.content_type, file_name=path.name,
+                                           size=size, status=MessageStatus.ERROR, error=reason)
+        return FileOutcome(ERROR, message_id, reason)
 
     def _process(self, raw: bytes, kind: FileKind, message_id: int, name: str, sidecar: bytes | None,
                  existing: Message | None) -> str | None:

@@ -11,8 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
 from engine.db.database import Database, is_transient
-from engine.db.models import MessageStatus
+from engine.db.models import MessageResource, MessageStatus
+from engine.pipeline.hl7_limits import Hl7Limits
 from engine.repository.resources import FhirRepository, WriteOutcome
 from engine.repository.validation import ResourceInvalid
 from engine.routing.outbox import announce
@@ -66,7 +70,7 @@ class Pipeline:
 
     def __init__(self, database: Database, store: MessageStore, mapper: Mapper, repository: FhirRepository,
                  router: Router, enqueue: Callable[[list[int]], None],
-                 channel_charsets: dict[str, str] | None = None):
+                 channel_charsets: dict[str, str] | None = None, limits: Hl7Limits | None = None):
         self.database = database
         self.store = store
         self.mapper = mapper
@@ -74,6 +78,8 @@ class Pipeline:
         self.router = router
         self.enqueue = enqueue
         self.channel_charsets = channel_charsets or {}
+        #: Segments, repetitions and identifiers one message may have (checked on receipt and replay).
+        self.limits = limits or Hl7Limits()
 
     def receive_hl7(self, raw: bytes, channel: str, peer: str | None = None, *,
                     raise_transient: bool = False, header: MessageHeader | None = None,
@@ -126,6 +132,10 @@ class Pipeline:
         """Map a stored message and write its resources and deliveries in one transaction
         (``raise_transient`` as for :meth:`receive_hl7`)."""
         header = stored.header
+        # Counted on the bytes before the parse: a message built to exhaust the engine costs a scan.
+        over = self.limits.message_problem(raw, header)
+        if over is not None:
+            return self._settle(stored, header, MessageStatus.ERROR, over)
         try:
             result = self.mapper.map(raw, channel, self.channel_charsets.get(channel, "utf-8"), header=header)
         except UnsupportedMessage as exc:
@@ -137,9 +147,13 @@ class Pipeline:
                 raise
             log.error("mapping failed unexpectedly for message %s%s", stored.id, code_trace(exc))
             return self._settle(stored, header, MessageStatus.ERROR, InternalMappingError(None, f"internal mapping error: {type(exc).__name__}"))
+        over = self.limits.resources_problem(result.resources)
+        if over is not None:
+            return self._settle(stored, header, MessageStatus.ERROR, over)
         try:
             with self.database.write() as session:
                 written = self.repository.apply_mapping(session, result.resources, message_id=stored.id)
+                link_resources(session, stored.id, written)
                 deliveries = self.router.plan(session, written, Source(channel, header.message_type))
                 delivery_ids = [d.id for d in deliveries]
                 MessageStore.mark(session, stored.id, MessageStatus.MAPPED, "; ".join(result.notes) or None)
@@ -164,3 +178,12 @@ class Pipeline:
             log.error("could not record the outcome of message %s%s", stored.id, code_trace(exc))
         return Outcome(OutcomeStatus.ERROR, header, stored.id, error_code=error.hl7_error_code,
                        error_location=error.location, reason=error.reason)
+
+
+def link_resources(session: Session, message_id: int, written: list[WriteOutcome]) -> None:
+    """Record which resources the message wrote, changed or not (the console finds a message by its
+    patient and shows what it produced); a replay's links replace the earlier ones."""
+    session.execute(delete(MessageResource).where(MessageResource.message_id == message_id))
+    latest = {(w.resource_type, w.id): w for w in written}
+    session.add_all(MessageResource(message_id=message_id, resource_type=w.resource_type, resource_id=w.id,
+                                    version_id=w.version_id, changed=w.changed) for w in latest.values())

@@ -84,8 +84,6 @@ def test_a_database_others_can_read_is_named_in_a_warning(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records if "chmod 600" in r.getMessage() and str(path) in r.getMessage()]
 
 
-@pytest.mark.xfail(strict=True, reason="connectors/inbound/folder.py (DropFolder.start) still makes its folders with "
-                                       "mkdir(); it should call engine.config.locations.make_private_directory")
 def test_a_drop_folder_makes_its_folders_owner_only(umask, runtime_on, tmp_path):
     from connectors.inbound.watchers import start_file_channel
 
