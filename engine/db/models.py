@@ -74,9 +74,32 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: The name of the file this unit came in, for units from drop folders and SFTP.
     file_name: Mapped[str | None] = mapped_column(String(255))
+    #: The HL7 acknowledgement the receiver sent for this message (MLLP, HTTP); null for files.
+    ack: Mapped[str | None] = mapped_column(Text)
 
-    # A file resumed after a crash is found by channel, content hash and name.
-    __table_args__ = (Index("ix_messages_file", "channel", "sha256", "file_name"),)
+    __table_args__ = (
+        # A file resumed after a crash is found by channel, content hash and name.
+        Index("ix_messages_file", "channel", "sha256", "file_name"),
+        # The console's message browser filters by channel and status, newest first.
+        Index("ix_messages_channel_status", "channel", "status", "id"),
+    )
+
+
+class MessageResource(Base):
+    """A resource an inbound message wrote (or found unchanged), so a message is found by the patient
+    it was about and shows what it produced; replaced when the message is processed again."""
+
+    __tablename__ = "message_resources"
+
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The version the message made, or the current one it left unchanged.
+    version_id: Mapped[int] = mapped_column(Integer)
+    #: Whether the message changed the resource (a resend that changes nothing makes no version).
+    changed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (Index("ix_message_resources_resource", "resource_type", "resource_id", "message_id"),)
 
 
 class ResourceRecord(Base):
@@ -113,7 +136,7 @@ class ResourceVersion(Base):
     #: ``create``, ``update`` or ``delete``.
     method: Mapped[str] = mapped_column(String(8))
     content: Mapped[str | None] = mapped_column(Text)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class SearchToken(Base):
