@@ -13,6 +13,8 @@ from routes.access_guard import install as install_access_guard
 from routes.admin import admin
 from routes.auth import auth
 from routes.console import console
+from routes.console_deliveries import console_deliveries
+from routes.console_messages import console_messages
 from routes.engine_runtime import attach
 from routes.fhir import fhir
 from routes.health import health
@@ -47,6 +49,8 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(fhir)
     app.register_blueprint(messages, url_prefix="/admin/api")
     app.register_blueprint(console, url_prefix="/admin")
+    app.register_blueprint(console_deliveries, url_prefix="/admin/deliveries")
+    app.register_blueprint(console_messages)
     app.register_blueprint(admin, url_prefix="/admin/api")
     return app
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from engine.access.audit import as_dict as audit_record
-from engine.operations.dead_letters import get_delivery, list_deliveries, retry
+from engine.operations.dead_letters import MAX_CANCEL_REASON, cancel, get_delivery, list_deliveries, retry
 from engine.operations.patient_lookup import AmbiguousPatient, PatientNotFound
 from engine.operations.resync import UnknownDestination, resync_patient
 from engine.operations.sync_log_queries import patient_log
 from engine.routing.outbox import announce
-from routes.access_guard import audit, requires
+from routes.access_guard import audit, caller, requires
+from routes.console import current_overview
 from routes.engine_runtime import current_runtime
 
 admin = Blueprint("admin", __name__)
@@ -81,6 +82,30 @@ def retry_bulk():
           detail=f"{len(retried)} deliveries")
     _announce(retried)
     return jsonify(retried=retried, count=len(retried)), 202
+
+
+@admin.post("/deliveries/cancel")
+@requires("operate")
+def cancel_bulk():
+    """Cancel parked deliveries (``{"ids": [...], "reason": "..."}``): they are never sent."""
+    body = request.get_json(silent=True) or {}
+    ids, reason = body.get("ids"), body.get("reason")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        return _problem(400, "bad-request", "ids must be a list of delivery ids")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_CANCEL_REASON:
+        return _problem(400, "bad-request", f"a reason (at most {MAX_CANCEL_REASON} characters) is needed")
+    cancelled = cancel(current_runtime().database, ids, reason, caller().agent.name)
+    for delivery_id in ids:
+        audit("cancel", "admin", status=200 if delivery_id in cancelled else 409, entity_type="Delivery",
+              entity_id=str(delivery_id))
+    return jsonify(cancelled=cancelled, count=len(cancelled))
+
+
+@admin.get("/overview")
+@requires("view")
+def overview():
+    """The dashboard's figures: per channel and destination, counts, states and the last hour per minute."""
+    return jsonify(current_overview().as_dict())
 
 
 @admin.post("/patients/<patient_id>/sync")

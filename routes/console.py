@@ -1,15 +1,15 @@
-"""The admin console: the overview an operator keeps open and a message's page, built on the same
-queries as the admin API; what a role may not do is neither shown nor allowed."""
+"""The admin console: the overview an operator keeps open, built on the same queries as the admin
+API; what a role may not do is neither shown nor allowed. Each other page is a blueprint of its own
+(messages: routes/console_messages.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from datetime import timedelta
 
-from engine.db.models import Message
-from engine.operations.overview import build_overview
-from engine.operations.replay import UnreplayableMessage
-from engine.store.message_queries import summary
-from routes.access_guard import audit, caller, requires
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from engine.operations.overview import CHART_MINUTES, ListenerProbe, Overview, build_overview
+from routes.access_guard import caller, requires
 from routes.engine_runtime import current_runtime
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
@@ -25,6 +25,8 @@ PAGES = [
     ("console_config.configuration", "Configuration", "view"),
     ("console_people.people", "People", "admin"),
 ]
+#: How often the dashboard refreshes itself (seconds).
+REFRESH_SECONDS = 5
 #: Every console page forbids inline scripts and styles, framing, and forms posting elsewhere.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -54,39 +56,31 @@ def _security_headers(response):
     return response
 
 
+#: Where an app keeps its listener probe, whose answers last a few seconds across requests.
+PROBE_EXTENSION = "carebridge.listener_probe"
+#: Where the dashboard's counts lead when the message browser is not registered.
+MESSAGES_PATH = "/admin/messages"
+
+
+def current_overview() -> Overview:
+    """The dashboard's figures for this engine, with its listeners probed and its breakers read."""
+    runtime = current_runtime()
+    probe = current_app.extensions.get(PROBE_EXTENSION)
+    if probe is None:
+        probe = current_app.extensions.setdefault(
+            PROBE_EXTENSION, ListenerProbe(runtime.settings.bind_host, runtime.settings.mllp_port))
+    with runtime.database.read() as session:
+        return build_overview(session, runtime.config, set(runtime.destinations), probe=probe,
+                              breaker=runtime.delivery.breaker)
+
+
 @console.get("/")
 @requires("view")
 def overview():
-    runtime = current_runtime()
-    with runtime.database.read() as session:
-        view = build_overview(session, runtime.config, set(runtime.destinations))
-    return render_template("console/overview.html", view=view)
-
-
-@console.get("/messages/<int:message_id>")
-@requires("view")
-def message(message_id: int):
-    may_see_raw = caller().may("raw")
-    with current_runtime().database.read() as session:
-        found = session.get(Message, message_id)
-        if found is None:
-            abort(404)
-        body = summary(found)
-        raw = found.raw.decode("utf-8", errors="replace").replace("\r", "\n") if may_see_raw else None
-    if may_see_raw:
-        audit("raw", "console", entity_type="Message", entity_id=str(message_id))
-    return render_template("console/message.html", message=body, raw=raw)
-
-
-@console.post("/messages/<int:message_id>/replay")
-@requires("replay")
-def replay(message_id: int):
-    runtime = current_runtime()
-    try:
-        outcome = runtime.replay.replay(message_id)
-        audit("replay", "console", entity_type="Message", entity_id=str(message_id))
-        flash(f"Message {message_id} replayed: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
-    except UnreplayableMessage as exc:
-        audit("replay", "console", status=409, entity_type="Message", entity_id=str(message_id))
-        flash(str(exc))
-    return redirect(url_for("console.overview"))
+    view = current_overview()
+    minutes = [(view.chart_start + timedelta(minutes=n)).strftime("%H:%M") for n in range(CHART_MINUTES)]
+    browser = "console_messages.browse"
+    messages_url = url_for(browser) if browser in current_app.view_functions else MESSAGES_PATH
+    # ?partial=1 is the dashboard alone, without the page around it: dashboard.js swaps it in every few seconds.
+    return render_template("console/overview.html", view=view, minutes=minutes, messages_url=messages_url,
+                           partial=request.args.get("partial") == "1", refresh_seconds=REFRESH_SECONDS)

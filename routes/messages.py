@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import datetime
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from engine.db.models import Message
 from engine.operations.replay import UnreplayableMessage
-from engine.store.message_queries import MessageFilter, counts_by_status, find_messages, summary
+from engine.store.message_queries import (
+    MessageFilter,
+    counts_by_status,
+    filter_from_params,
+    filters_used,
+    find_messages,
+    page_size,
+    summaries_csv,
+    summary,
+)
 from routes.access_guard import audit, caller, requires
 from routes.engine_runtime import current_runtime
 
@@ -32,9 +42,13 @@ def list_messages():
             control_id=args.get("controlId"),
             since=datetime.fromisoformat(args["since"]) if args.get("since") else None,
             before_id=int(args["before"]) if args.get("before") else None,
-            limit=int(args.get("limit", 50)))
+            limit=page_size(int(args.get("limit", 50))))
+        criteria = _with_browser_filters(criteria, args)
     except ValueError as exc:
         return jsonify(error="bad-request", detail=str(exc)), 400
+    refused = _refuse_text_search(criteria)
+    if refused is not None:
+        return refused
     with current_runtime().database.read() as session:
         found = find_messages(session, criteria)
         counts = counts_by_status(session)
@@ -42,6 +56,43 @@ def list_messages():
     if len(found) == criteria.limit and found:
         body["next"] = found[-1].id
     return jsonify(body)
+
+
+def _with_browser_filters(criteria: MessageFilter, args) -> MessageFilter:
+    """The console browser's filters too (trigger, facility, identifier, until, q; control_id beside
+    controlId), and ``since`` read as UTC when it names no offset."""
+    more = filter_from_params(args, criteria.limit)
+    return replace(criteria, control_id=more.control_id, since=more.since, trigger=more.trigger,
+                   facility=more.facility, identifier=more.identifier, until=more.until, text=more.text)
+
+
+def _refuse_text_search(criteria: MessageFilter):
+    """A search of the raw messages' text (``q``) is raw access: audited, and refused without ``raw``."""
+    if criteria.text is None:
+        return None
+    allowed = caller().may("raw")
+    audit("raw", "admin", status=200 if allowed else 403, entity_type="Message", query=filters_used(criteria))
+    if allowed:
+        return None
+    return jsonify(error="forbidden", detail=f"the role {caller().person.role} may not search raw messages (q)"), 403
+
+
+@messages.get("/messages.csv")
+@requires("view")
+def export_messages():
+    """The page ``GET /messages`` lists for the same query, as CSV: ids, codes and times only."""
+    try:
+        criteria = filter_from_params(request.args, int(request.args.get("limit", 50)))
+    except ValueError as exc:
+        return jsonify(error="bad-request", detail=str(exc)), 400
+    refused = _refuse_text_search(criteria)
+    if refused is not None:
+        return refused
+    with current_runtime().database.read() as session:
+        rows = [summary(m) for m in find_messages(session, criteria)]
+    audit("export", "admin", entity_type="Message", query=filters_used(criteria))
+    return Response(summaries_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
 
 
 @messages.get("/messages/<int:message_id>")
