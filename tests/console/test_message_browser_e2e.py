@@ -141,3 +141,24 @@ def test_a_viewer_sees_the_message_without_its_raw_content_or_actions(browser, e
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert FAMILY not in page.locator("body").inner_text() and MRN not in page.locator("body").inner_text()
     page.context.close()
+
+
+#: Set to write the README's screenshots into docs/ (else they go to the test's temporary folder).
+SCREENSHOTS_SETTING = "CAREBRIDGE_UPDATE_SCREENSHOTS"
+
+
+def test_screenshots_of_the_dashboard_and_a_messages_page(browser, engine, tmp_path):
+    """The README's pictures, taken by this browser: ``CAREBRIDGE_UPDATE_SCREENSHOTS=1 ./dev test -k screenshots``."""
+    target = ROOT / "docs" if os.environ.get(SCREENSHOTS_SETTING) == "1" else tmp_path
+    page = signed_in(browser, engine, "olga", "/admin/")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.get_by_role("heading", name="Channels")).to_be_visible()
+    page.screenshot(path=str(target / "console-dashboard.png"), full_page=True)
+    page.goto("/admin/messages")
+    search(page, "Control id (MSH-10)", CONTROL_ID)
+    page.locator("table.messages tr").nth(1).get_by_role("link").click()
+    expect(page.locator("#ack-code")).to_contain_text("AA")
+    page.screenshot(path=str(target / "console-message.png"), full_page=True)
+    for name in ("console-dashboard.png", "console-message.png"):
+        assert (target / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page.context.close()
