@@ -15,6 +15,12 @@ from routes.auth import auth
 from routes.console import console
 from routes.console_deliveries import console_deliveries
 from routes.console_messages import console_messages
+from routes.console_pages.configuration import console_config
+from routes.console_pages.openapi import openapi
+from routes.console_pages.patients import console_patients
+from routes.console_pages.people import console_people
+from routes.console_pages.playground import console_playground
+from routes.console_pages.replay import console_replay
 from routes.engine_runtime import attach
 from routes.fhir import fhir
 from routes.health import health
@@ -51,7 +57,13 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(console, url_prefix="/admin")
     app.register_blueprint(console_deliveries, url_prefix="/admin/deliveries")
     app.register_blueprint(console_messages)
+    app.register_blueprint(console_replay)
+    app.register_blueprint(console_playground)
     app.register_blueprint(admin, url_prefix="/admin/api")
+    app.register_blueprint(console_patients, url_prefix="/admin/patients")
+    app.register_blueprint(console_config, url_prefix="/admin/configuration")
+    app.register_blueprint(console_people, url_prefix="/admin/people")
+    app.register_blueprint(openapi, url_prefix="/admin/api")
     return app
 
 

@@ -20,7 +20,9 @@ from engine.store.message_queries import (
     summaries_csv,
     summary,
 )
+from foundation import decimal_json
 from routes.access_guard import audit, caller, requires
+from routes.console_pages.replay import current_preview
 from routes.engine_runtime import current_runtime
 
 messages = Blueprint("messages", __name__)
@@ -112,6 +114,25 @@ def show_message(message_id: int):
     if raw:
         audit("raw", "admin", entity_type="Message", entity_id=str(message_id))
     return jsonify(body)
+
+
+@messages.get("/messages/<int:message_id>/replay-preview")
+@requires("replay")
+def replay_preview(message_id: int):
+    """What replaying the message would change, per resource and element; ``?values=true`` (``raw``) adds
+    the values before and after, which are patient data."""
+    values = request.args.get("values") == "true"
+    if values and not caller().may("raw"):
+        audit("raw", "admin", status=403, entity_type="Message", entity_id=str(message_id))
+        return jsonify(error="forbidden", detail=f"the role {caller().person.role} may not see patient data"), 403
+    try:
+        found = current_preview(message_id)
+    except UnreplayableMessage as exc:
+        status = 404 if str(exc).startswith("no message") else 409
+        return jsonify(error="not-found" if status == 404 else "not-replayable", detail=str(exc)), status
+    if values:
+        audit("raw", "admin", entity_type="Message", entity_id=str(message_id))
+    return Response(decimal_json.dumps(found.as_dict(with_values=values)), mimetype="application/json")
 
 
 @messages.post("/messages/<int:message_id>/replay")

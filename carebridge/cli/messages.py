@@ -49,6 +49,8 @@ def _replay(args, settings: Settings) -> int:
     from engine.operations.replay import UnreplayableMessage
 
     runtime = _runtime(settings)
+    if args.diff:
+        return _preview(args, runtime)
     try:
         if args.ids:
             outcomes = {i: runtime.replay.replay(i) for i in args.ids}
@@ -67,6 +69,25 @@ def _replay(args, settings: Settings) -> int:
     # Deliveries were queued on the configured broker; with the in-process broker a
     # running `carebridge serve` picks them up through its sweeper.
     return 1 if failed else 0
+
+
+def _preview(args, runtime) -> int:
+    """``replay --diff``: what replaying each message would change; nothing is replayed nor written."""
+    from engine.operations.replay import UnreplayableMessage
+    from engine.operations.replay_preview import as_lines, preview_replay
+
+    if not args.ids or args.status or args.type or args.channel:
+        print("--diff previews the messages named by id (no --status/--type/--channel)", file=sys.stderr)
+        return 2
+    for message_id in args.ids:
+        try:
+            found = preview_replay(runtime.database, runtime.repository, runtime.mapper, message_id,
+                                   runtime.pipeline.channel_charsets)
+        except UnreplayableMessage as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print("\n".join(as_lines(found, with_values=args.values)))
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -92,4 +113,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay = sub.add_parser("replay", help="send messages through mapping again")
     replay.add_argument("ids", nargs="*", type=int)
     filters(replay)
+    replay.add_argument("--diff", action="store_true",
+                        help="only preview: print what replaying the messages would change, replay nothing")
+    replay.add_argument("--values", action="store_true",
+                        help="with --diff, print the values before and after (patient data)")
     replay.set_defaults(handler=_replay)
