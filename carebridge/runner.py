@@ -33,7 +33,9 @@ def prepare_schema(runtime: Runtime) -> None:
     raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """An event SIGTERM and SIGINT set, handled from the start: a signal that comes while the engine is
+    still starting stops it cleanly once started, instead of killing it half-way."""
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -42,6 +44,10 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _wait_for(stop: threading.Event) -> None:
     while not stop.wait(0.5):
         pass
 
@@ -72,6 +78,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
     from connectors.inbound.watchers import start_file_channel
     from engine.config.reloader import ConfigReloader
 
+    stop = _stop_on_signal()
     # A half-set or unreadable certificate stops the engine before it touches the database.
     tls = http_tls(settings.environ) if http else None
     runtime = build_runtime(settings)
@@ -122,7 +129,7 @@ def serve(settings: Settings, *, http: bool = True, mllp: bool = True, workers: 
             runtime.sweeper.sweep_once()  # resume what a previous run left due
             log.info("delivery workers: %d threads", settings.worker_threads)
         log.info("Carebridge is ready")
-        _wait_for_signal()
+        _wait_for(stop)
     finally:
         for stop in reversed(stoppers):
             try:
@@ -137,6 +144,7 @@ def run_worker(settings: Settings, threads: int | None = None) -> None:
     """Run delivery workers (and a sweeper) against the shared broker until signalled."""
     from engine.config.reloader import ConfigReloader
 
+    stop = _stop_on_signal()
     runtime = build_runtime(settings)
     if not is_current(runtime.database):
         raise SchemaNotReady("the database schema is not current: run `carebridge db upgrade` first")
@@ -147,7 +155,7 @@ def run_worker(settings: Settings, threads: int | None = None) -> None:
     runtime.sweeper.sweep_once()
     log.info("Carebridge worker ready: %d threads", threads or settings.worker_threads)
     try:
-        _wait_for_signal()
+        _wait_for(stop)
     finally:
         reloader.stop()
         worker.stop()
