@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, request
 
 from engine.access.audit import as_dict as audit_record
 from engine.operations.dead_letters import MAX_CANCEL_REASON, cancel, get_delivery, list_deliveries, retry
+from engine.operations.erasure import erase_patient
 from engine.operations.patient_lookup import AmbiguousPatient, PatientNotFound
 from engine.operations.resync import UnknownDestination, resync_patient
 from engine.operations.sync_log_queries import patient_log
@@ -125,6 +126,23 @@ def sync_patient(patient_id: str):
     audit("resync", "admin", entity_type="Patient", entity_id=patient_id)
     _announce(result.delivery_ids)
     return jsonify(result.as_dict()), 202
+
+
+@admin.post("/patients/<patient_id>/erase")
+@requires("admin")
+def erase(patient_id: str):
+    """Remove a patient everywhere (engine/operations/erasure.py); the answer has counts, never content."""
+    runtime = current_runtime()
+    try:
+        plan = erase_patient(runtime.database, patient_id, runtime.access.audit, caller().agent, "admin",
+                             source=request.remote_addr)
+    except LookupError:
+        audit("erase", "admin", status=404, entity_type="Patient", entity_id=patient_id)
+        return _problem(404, "not-found", "no patient has that id")
+    return jsonify(patient=f"Patient/{plan.patient_id}", resources=len(plan.resources), versions=plan.versions,
+                   messages=len(plan.message_ids), deliveries=plan.deliveries,
+                   crossReferences=plan.cross_references, syncLog=plan.sync_log,
+                   sharedMessagesKept=plan.shared_messages)
 
 
 @admin.get("/patients/<patient_id>/sync-log")

@@ -1,5 +1,6 @@
-"""The operator's delivery commands: ``carebridge deliveries``, ``carebridge sync`` and
-``carebridge sync-log``. Registered by :mod:`carebridge.cli.main`; output is JSON lines or a short table.
+"""The operator's delivery and data commands: ``carebridge deliveries``, ``carebridge sync``,
+``carebridge sync-log``, ``carebridge prune`` and ``carebridge patients erase``. Registered by
+:mod:`carebridge.cli.main`; output is JSON lines or a short table.
 """
 
 from __future__ import annotations
@@ -113,6 +114,41 @@ def _sync_log(args, settings: Settings) -> int:
     return 0
 
 
+def _prune(args, settings: Settings) -> int:
+    from engine.operations.retention import build_retention
+
+    runtime = _runtime(settings)
+    try:
+        counts = build_retention(runtime).prune(dry_run=args.dry_run)
+    finally:
+        runtime.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    for kind, count in counts.as_dict().items():
+        print(f"{verb} {count} {kind.replace('_', ' ')}")
+    return 0
+
+
+def _patients_erase(args, settings: Settings) -> int:
+    from engine.access.audit import Agent
+    from engine.operations.erasure import erase_patient, plan_erasure
+
+    runtime = _runtime(settings)
+    try:
+        plan = plan_erasure(runtime.database, args.id)
+        if plan is None:
+            print(f"no patient {args.id}", file=sys.stderr)
+            return 1
+        if not args.yes:
+            print(f"would erase Patient/{plan.patient_id}: {plan.describe()}")
+            print("run again with --yes to erase", file=sys.stderr)
+            return 1
+        done = erase_patient(runtime.database, args.id, runtime.access.audit, Agent("user", "cli"), "cli")
+    finally:
+        runtime.close()
+    print(f"erased Patient/{done.patient_id}: {done.describe()}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the delivery, sync and sync-log commands to the ``carebridge`` parser."""
     deliveries = commands.add_parser("deliveries", help="list, show and retry deliveries (parked ones by default)")
@@ -147,3 +183,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     log.add_argument("--limit", type=int, default=200)
     log.add_argument("--json", action="store_true", help="one JSON object per line")
     log.set_defaults(handler=_sync_log)
+
+    prune = commands.add_parser("prune", help="delete raw messages, finished deliveries, sync log and done/ files "
+                                              "past their retention period (CAREBRIDGE_RETAIN_*_DAYS)")
+    prune.add_argument("--dry-run", action="store_true", help="print what would go, delete nothing")
+    prune.set_defaults(handler=_prune)
+
+    patients = commands.add_parser("patients", help="patients: erase one everywhere")
+    patients_sub = patients.add_subparsers(dest="patients_command", required=True)
+    erase = patients_sub.add_parser("erase", help="remove a patient, their records, messages and deliveries "
+                                                  "everywhere (an audit record says it happened)")
+    erase.add_argument("id", help="the patient's logical id")
+    erase.add_argument("--yes", action="store_true", help="erase; without it, print what would go and exit 1")
+    erase.set_defaults(handler=_patients_erase)

@@ -24,7 +24,7 @@ SUCCESS, MINOR_FAILURE, SERIOUS_FAILURE = "0", "4", "8"
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "search-type": "R", "search-system": "R", "history-instance": "R",
            "history-type": "R", "history-system": "R", "update": "U", "patch": "U", "delete": "D", "transaction": "E",
            "batch": "E", "login": "E", "logout": "E", "token": "E", "replay": "E", "retry": "E", "resync": "E",
-           "export": "R", "raw": "R", "send": "C"}
+           "export": "R", "raw": "R", "send": "C", "erase": "D"}
 #: Subtypes that are FHIR restful interactions (the others are Carebridge's own operations).
 RESTFUL = {"create", "read", "vread", "search-type", "search-system", "history-instance", "history-type",
            "history-system", "update", "patch", "delete", "transaction", "batch"}
