@@ -6,9 +6,11 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from carebridge.runtime import Runtime
 from engine.access.credentials import shared_secret
+from engine.db.models import MAX_RECORD_ID
 from routes.access_guard import install as install_access_guard
 from routes.admin import admin
 from routes.auth import auth
@@ -31,6 +33,16 @@ from routes.metrics import metrics
 from routes.request_guards import install as install_request_guards
 
 
+class RecordIdConverter(IntegerConverter):
+    """``<int:...>`` as record ids: ASCII digits (``\\d`` would take "²"), at most :data:`MAX_RECORD_ID`."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_RECORD_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(runtime: Runtime) -> Flask:
     """Build the HTTP app of one engine.
 
@@ -39,6 +51,8 @@ def create_app(runtime: Runtime) -> Flask:
         app = create_app(build_runtime(Settings.from_env()))
     """
     app = Flask("carebridge")
+    # Every <int:...> in a URL is a record id: ASCII digits within 64 bits, else the URL matches nothing (404).
+    app.url_map.converters["int"] = RecordIdConverter
     # Signs the console's session cookies: one key for every process of the engine.
     app.secret_key = runtime.settings.environ.get("CAREBRIDGE_SECRET_KEY") or _session_key(runtime)
     app.config.update(MAX_CONTENT_LENGTH=runtime.settings.mllp_max_message_bytes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from engine.access.audit import as_dict as audit_record
+from engine.db.models import is_record_id
 from engine.operations.dead_letters import MAX_CANCEL_REASON, cancel, get_delivery, list_deliveries, retry
 from engine.operations.erasure import erase_patient
 from engine.operations.patient_lookup import AmbiguousPatient, PatientNotFound
@@ -35,6 +36,19 @@ def _limit(default: int) -> int:
         return max(1, min(int(request.args.get("limit", default)), MAX_LIMIT))
     except ValueError:
         return default
+
+
+#: Why a body that is not a JSON object (or names a destination that is not a string) is refused.
+_NOT_AN_OBJECT = "send a JSON object (its destination, if any, a string)"
+
+
+def _body() -> dict | None:
+    """The request's JSON object (``{}`` without a body); ``None`` when it is JSON but not an object,
+    or its ``destination`` is not a string."""
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict) or not isinstance(body.get("destination") or "", str):
+        return None
+    return body
 
 
 def _announce(delivery_ids: list[int]) -> None:
@@ -74,9 +88,11 @@ def retry_one(delivery_id: int):
 @admin.post("/deliveries/retry")
 @requires("operate")
 def retry_bulk():
-    body = request.get_json(silent=True) or {}
+    body = _body()
+    if body is None:
+        return _problem(400, "bad-request", _NOT_AN_OBJECT)
     ids = body.get("ids")
-    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+    if ids is not None and (not isinstance(ids, list) or not all(is_record_id(i) for i in ids)):
         return _problem(400, "bad-request", "ids must be a list of delivery ids")
     retried = retry(current_runtime().database, ids, body.get("destination"))
     audit("retry", "admin", entity_type="Delivery", query=[k for k in ("ids", "destination") if body.get(k)],
@@ -89,9 +105,11 @@ def retry_bulk():
 @requires("operate")
 def cancel_bulk():
     """Cancel parked deliveries (``{"ids": [...], "reason": "..."}``): they are never sent."""
-    body = request.get_json(silent=True) or {}
+    body = _body()
+    if body is None:
+        return _problem(400, "bad-request", _NOT_AN_OBJECT)
     ids, reason = body.get("ids"), body.get("reason")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or not ids or not all(is_record_id(i) for i in ids):
         return _problem(400, "bad-request", "ids must be a list of delivery ids")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_CANCEL_REASON:
         return _problem(400, "bad-request", f"a reason (at most {MAX_CANCEL_REASON} characters) is needed")
@@ -112,7 +130,9 @@ def overview():
 @admin.post("/patients/<patient_id>/sync")
 @requires("operate")
 def sync_patient(patient_id: str):
-    body = request.get_json(silent=True) or {}
+    body = _body()
+    if body is None:
+        return _problem(400, "bad-request", _NOT_AN_OBJECT)
     runtime = current_runtime()
     try:
         result = resync_patient(runtime.database, runtime.repository, runtime.router, patient_id,
@@ -166,6 +186,8 @@ def audit_events():
     """The audit trail, newest first (``agent``, ``entityType``, ``entityId``, ``action``, ``outcome``, ``before``)."""
     args = request.args
     try:
+        if args.get("before") and not is_record_id(args["before"]):
+            raise ValueError(args["before"])
         before = int(args["before"]) if args.get("before") else None
     except ValueError:
         return _problem(400, "bad-request", "before must be an audit record id")

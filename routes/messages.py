@@ -151,6 +151,9 @@ def replay_message(message_id: int):
 @requires("replay")
 def replay_messages():
     filters = request.get_json(silent=True) or {}
+    if not isinstance(filters, dict) or any(not isinstance(filters.get(k, ""), str)
+                                            for k in ("status", "type", "channel")):
+        return jsonify(error="bad-request", detail="send a JSON object whose status, type and channel are strings"), 400
     if not any(filters.get(k) for k in ("status", "type", "channel")):
         return jsonify(error="bad-request", detail="name at least one of status, type, channel"), 400
     outcomes = current_runtime().replay.replay_where(status=filters.get("status"), message_type=filters.get("type"),

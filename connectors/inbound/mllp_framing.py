@@ -54,6 +54,12 @@ def next_frame(buffer: bytearray, max_message_bytes: int) -> tuple[Frame | None,
     end = buffer.find(END_BLOCK + CARRIAGE_RETURN)
     if end < 0:
         start = buffer.rfind(START_BLOCK)
+        if start > 0:
+            # A frame started again before the last one ended: what came before is discarded, as it would
+            # be once an end block came, so a stream of restarts is held to one message's limit.
+            log.warning("discarded %d bytes before an MLLP frame", start)
+            del buffer[:start]
+            start = 0
         if len(buffer) - max(start, 0) > max_message_bytes:
             kept = bytes(buffer[max(start + 1, 0):])
             buffer.clear()

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 from engine.access.audit import AuditLog, as_audit_event
+from engine.db.models import is_record_id
 from engine.fhir_api.errors import FhirError, bad_request
 from engine.fhir_api.exchange import FhirRequest, FhirResponse
 
@@ -51,7 +52,7 @@ def search_audit(log: AuditLog, request: FhirRequest) -> FhirResponse:
     if request.method != "GET" and parts[1:] != ["_search"]:
         raise FhirError(405, "not-supported", "read-only", "the audit trail is read-only")
     if len(parts) == 2 and parts[1] != "_search":
-        found = log.get(int(parts[1])) if parts[1].isdigit() else None
+        found = log.get(int(parts[1])) if is_record_id(parts[1]) else None
         if found is None:
             raise FhirError(404, "not-found", "unknown-resource", f"AuditEvent/{parts[1]} is not known")
         return FhirResponse(200, as_audit_event(found))
@@ -67,7 +68,11 @@ def search_audit(log: AuditLog, request: FhirRequest) -> FhirResponse:
         entity_type, _, entity_id = one["entity"].partition("/")
     agent = one.get("agent", "").rpartition("|")[2] or None
     try:
+        if not (one.get("_count", "1").isascii() and one.get("_count", "1").isdigit()):
+            raise ValueError(one["_count"])
         count = max(1, min(int(one.get("_count", 50)), MAX_COUNT))
+        if one.get("_cursor") and not is_record_id(one["_cursor"]):
+            raise ValueError(one["_cursor"])
         cursor = int(one["_cursor"]) if one.get("_cursor") else None
     except ValueError:
         raise bad_request("invalid-count", "_count and _cursor are whole numbers") from None

@@ -13,6 +13,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
+#: The largest id a record can have (a signed 64-bit integer, on SQLite and PostgreSQL alike).
+MAX_RECORD_ID = 2**63 - 1
+
+
+def is_record_id(value: object) -> bool:
+    """Whether ``value`` can be a record's id: an int, or ASCII digits, from 1 to :data:`MAX_RECORD_ID`.
+    (``"²".isdigit()`` is true and a 25-digit id overflows the database: both are refused here.)"""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return False
+        value = int(value)
+    return isinstance(value, int) and 1 <= value <= MAX_RECORD_ID
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

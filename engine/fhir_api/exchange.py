@@ -59,9 +59,9 @@ def version_of(etag: str | None) -> int | None:
     if etag is None:
         return None
     text = etag.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # isdigit alone takes "²", which int() refuses
         raise bad_request("invalid-if-match", 'If-Match takes an ETag such as W/"3"')
-    return int(text)
+    return min(int(text), 2 ** 63 - 1)  # no version is past 64 bits: such an ETag matches none, as any other
 
 
 def version_headers(resource_type: str, resource_id: str, version_id: int, last_updated: str | None,

@@ -40,8 +40,8 @@ def type_history(session: Session, resource_type: str,
                  query: list[tuple[str, str]]) -> tuple[list[ResourceVersion], list[tuple[str, str]] | None]:
     """Newest first; ``_since`` and ``_count``; pages below a snapshot instant so inserts do not shift them."""
     params = dict(query)
-    count = min(int(params["_count"]), MAX_COUNT) if params.get("_count", "").isdigit() else DEFAULT_COUNT
-    offset = int(params["_offset"]) if params.get("_offset", "").isdigit() else 0
+    count = min(_whole(params, "_count", DEFAULT_COUNT), MAX_COUNT)
+    offset = min(_whole(params, "_offset", 0), 2 ** 63 - 1)  # SQLite and PostgreSQL offsets are 64-bit
     at = _instant(params, "_at") or utcnow()
     since = _instant(params, "_since")
     version = ResourceVersion
@@ -79,3 +79,9 @@ def history_bundle(base: str, path: str, query: list[tuple[str, str]], versions:
     bundle["link"] = links
     bundle["entry"] = [_entry(base, v) for v in versions]
     return bundle
+
+
+def _whole(params: dict[str, str], name: str, default: int) -> int:
+    """A whole-number parameter in ASCII digits (``str.isdigit`` takes "²" too), else ``default``."""
+    value = params.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() else default

@@ -123,7 +123,8 @@ class FhirApi:
         return FhirResponse(200, subset(resource, params.get("_summary"), elements), headers)
 
     def vread(self, resource_type: str, resource_id: str, version: str, request: FhirRequest) -> FhirResponse:
-        if not version.isdigit():
+        # isascii: str.isdigit() also takes digits int() refuses ("²"); past 64 bits no version exists.
+        if not (version.isascii() and version.isdigit()) or int(version) >= 2 ** 63:
             raise FhirError(404, "not-found", "unknown-version", "a version id is a number")
         with self.database.read() as session:
             found = self.repository.version(session, resource_type, resource_id, int(version))

@@ -167,7 +167,7 @@ def _criterion(resource_type: str, key: str, value: str, supported_types: frozen
 
 
 def _count(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # isdigit alone takes "²", which int() refuses
         raise bad_request("invalid-search-value", "_count takes a non-negative integer")
     return min(int(value), MAX_COUNT)
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from engine.db.models import Message, MessageResource, SearchToken
+from engine.db.models import Message, MessageResource, SearchToken, is_record_id
 
 #: Most messages one page lists.
 MAX_PAGE = 500
@@ -114,7 +114,7 @@ def filter_from_params(params: Mapping[str, str], limit: int = 50) -> MessageFil
         return value or None
 
     before = given("before")
-    if before is not None and not before.isdigit():
+    if before is not None and not is_record_id(before):
         raise ValueError("before must be a message id")
     return MessageFilter(
         status=given("status"), message_type=given("type"), channel=given("channel"),
