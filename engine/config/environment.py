@@ -19,8 +19,9 @@ DEFAULT_VAR_DIR = "./var"
 DEFAULT_MLLP_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 #: Broker URL meaning "Dramatiq's in-process broker, workers inside ``carebridge serve``".
 IN_PROCESS_BROKER = "memory://"
-#: How long a worker owns a delivery it claimed; after that the sweeper hands it to another.
-DEFAULT_DELIVERY_LEASE_SECONDS = 60.0
+#: How long a worker owns a delivery it claimed, renewed while the worker lives; a dead worker's
+#: deliveries go to another this long after it died.
+DEFAULT_DELIVERY_LEASE_SECONDS = 15.0
 #: How often the sweeper looks for deliveries that are due and not queued.
 DEFAULT_SWEEP_INTERVAL_SECONDS = 5.0
 #: How often edited mapping configs are looked for.

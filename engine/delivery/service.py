@@ -1,7 +1,8 @@
 """Carries out one delivery: claim it, keep order, call the destination, record the outcome.
 
-The database is the source of truth. A worker claims a delivery with a lease; if the worker
-dies the lease runs out and the sweeper hands the delivery to another. The destination is
+The database is the source of truth. A worker claims a delivery with a short lease, renewed
+while the attempt runs (:mod:`engine.delivery.lease`); if the worker dies the lease runs out
+and the sweeper hands the delivery to another. The destination is
 called outside any transaction; what it answered is then recorded with the attempt's
 sync-log row, and the next delivery in the same order (and any delivery that was waiting
 for this one) is announced.
@@ -18,10 +19,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.db.database import Database
-from engine.db.models import CrossReference, Delivery, DeliveryStatus, ResourceRecord, ResourceVersion, utcnow
+from engine.db.models import (
+    CrossReference,
+    Delivery,
+    DeliveryStatus,
+    ResourceRecord,
+    ResourceVersion,
+    SyncLogEntry,
+    utcnow,
+)
 from engine.delivery import sync_log
 from engine.delivery.breaker import CircuitBreaker
 from engine.delivery.dependencies import Park, Ready, RouteOf, Wait, ensure_dependency, release_waiters
+from engine.delivery.lease import LeaseKeeper
 from engine.delivery.destination import (
     Delivered,
     DeliveryItem,
@@ -43,6 +53,10 @@ log = logging.getLogger(__name__)
 #: Statuses a newer delivery of the same resource may have for an older one to be superseded.
 NEWER_COUNTS = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED,
                 DeliveryStatus.SKIPPED)
+
+#: Ends the sync-log row of an attempt retried when the destination asked (``Retry-After``): such
+#: attempts do not grow the backoff of the passing faults (see :meth:`DeliveryService._passing_faults`).
+AS_ASKED = "(as the destination asked)"
 
 #: A route's transform: (route name or None, resource) -> the resource as the destination should see it.
 Transform = Callable[[str | None, dict[str, Any]], dict[str, Any]]
@@ -68,7 +82,7 @@ class DeliveryService:
     """
 
     def __init__(self, database: Database, destinations: dict[str, Destination], policies: dict[str, RetryPolicy],
-                 enqueue: Callable[..., None], lease_seconds: float = 60.0,
+                 enqueue: Callable[..., None], lease_seconds: float = 15.0,
                  breaker: CircuitBreaker | None = None, transform: Transform | None = None,
                  route_of: RouteOf | None = None):
         self.database = database
@@ -76,6 +90,7 @@ class DeliveryService:
         self.policies = policies
         self.enqueue = enqueue
         self.lease = timedelta(seconds=lease_seconds)
+        self.leases = LeaseKeeper(database, lease_seconds)
         self.breaker = breaker
         self.transform = transform
         #: The route a dependency delivered first goes by (see :func:`engine.delivery.dependencies.ensure_dependency`).
@@ -95,12 +110,15 @@ class DeliveryService:
         if claim is None:
             return
         destination = self.destinations.get(claim.destination)
+        self.leases.hold(claim.delivery_id, claim.attempt)
         try:
             outcome = destination.deliver(claim.item) if destination else Rejected(
                 f"destination {claim.destination!r} is not configured or not active")
         except Exception as exc:  # a connector bug: retry like a passing fault, with the type only
             log.exception("destination %s raised on delivery %s", claim.destination, claim.delivery_id)
             outcome = RetryLater(f"connector error: {type(exc).__name__}")
+        finally:
+            self.leases.release(claim.delivery_id)
         self._tell_breaker(claim.destination, outcome)
         with self.database.write() as session:
             delay = self._record(session, claim, outcome, follow_up)
@@ -314,13 +332,26 @@ class DeliveryService:
                 delivery.last_error = f"gave up after {delivery.attempts} attempts: {reason}"[:MAX_DETAIL]
             self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)
             return None
-        delay = policy.delay(delivery.attempts, getattr(outcome, "retry_after", None))
+        retry_after = getattr(outcome, "retry_after", None)
+        delay = policy.next_delay(self._passing_faults(session, delivery, retry_after), retry_after)
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         delivery.enqueued_at = now
-        sync_log.record(session, delivery, sync_log.FAILED, f"{reason}; next attempt in {delay:.1f}s",
+        asked = f" {AS_ASKED}" if retry_after is not None else ""
+        sync_log.record(session, delivery, sync_log.FAILED, f"{reason}; next attempt in {delay:.1f}s{asked}",
                         attempt=claim.attempt)
         return delay
+
+    @staticmethod
+    def _passing_faults(session: Session, delivery: Delivery, retry_after: float | None) -> int:
+        """Failed attempts that count towards the backoff: those the destination said when to repeat
+        (a 429's ``Retry-After``) were paced, not failing, and do not make the next wait longer."""
+        if retry_after is not None:
+            return delivery.attempts
+        paced = session.scalar(select(func.count()).select_from(SyncLogEntry).where(
+            SyncLogEntry.delivery_id == delivery.id, SyncLogEntry.status == sync_log.FAILED,
+            SyncLogEntry.attempt.is_not(None), SyncLogEntry.details.like(f"%{AS_ASKED}")))
+        return max(delivery.attempts - (paced or 0), 1)
 
     @staticmethod
     def _throttled(session: Session, delivery: Delivery, outcome: Throttled, now) -> float:
@@ -344,6 +375,8 @@ class DeliveryService:
                   follow_up: list[int], now) -> float | None:
         """Deliver the dependency first; this delivery waits for it and is announced when it finishes."""
         decision = ensure_dependency(session, delivery, outcome.reference, self.route_of)
+        if isinstance(decision, Wait) and not decision.created:
+            decision = self._still_unfinished(session, decision)
         if isinstance(decision, Park):
             delivery.last_error = decision.reason[:MAX_DETAIL]
             self._park(session, delivery, delivery.last_error, claim.attempt, follow_up, now)
@@ -366,6 +399,20 @@ class DeliveryService:
             follow_up.append(decision.delivery_id)
         self._follow(session, delivery, follow_up)
         return None
+
+    @staticmethod
+    def _still_unfinished(session: Session, decision: Wait) -> Wait | Ready:
+        """Whether the dependency is still on its way, read under its row lock.
+
+        The dependency's worker releases its waiters in the transaction that records its result,
+        holding this lock: a dependency that finished after :func:`ensure_dependency` read it
+        would never see this delivery waiting, which would then sit until the sweeper's safety
+        net. Locked, either it finished first (seen here: try again now) or it sees us waiting.
+        """
+        dependency = session.get(Delivery, decision.delivery_id, with_for_update=True, populate_existing=True)
+        if dependency is None or dependency.status in DeliveryStatus.FINAL:
+            return Ready()
+        return decision
 
     def _park(self, session: Session, delivery: Delivery, reason: str, attempt: int, follow_up: list[int],
               now) -> None:

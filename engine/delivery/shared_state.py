@@ -20,6 +20,7 @@ class SharedState(Protocol):
     def remaining(self, key: str) -> float: ...
     def incr(self, key: str, seconds: float) -> int: ...
     def delete(self, *keys: str) -> None: ...
+    def total(self, keys: list[str]) -> int: ...
 
 
 class MemoryState:
@@ -60,6 +61,11 @@ class MemoryState:
             for key in keys:
                 self._values.pop(key, None)
 
+    def total(self, keys: list[str]) -> int:
+        """The sum of the counters at ``keys`` (absent or expired ones count 0)."""
+        with self._lock:
+            return sum(found[0] for key in keys if (found := self._live(key)) is not None)
+
 
 class RedisState:
     """The scaled mode's state: every worker process sees the same keys."""
@@ -85,6 +91,11 @@ class RedisState:
     def delete(self, *keys: str) -> None:
         if keys:
             self.client.delete(*(self.prefix + key for key in keys))
+
+    def total(self, keys: list[str]) -> int:
+        if not keys:
+            return 0
+        return sum(int(value) for value in self.client.mget([self.prefix + key for key in keys]) if value is not None)
 
 
 def shared_redis_url(broker_url: str, state_url: str, scaled: bool) -> str | None:

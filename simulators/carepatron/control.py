@@ -14,7 +14,7 @@ from .resources import KINDS
 from .simulation import Simulation
 
 #: The methods of ``Faults`` that ``POST /_sim/faults`` may call.
-FAULTS = ("fail_next", "fail_randomly", "burst_429", "latency", "timeout", "reject")
+FAULTS = ("fail_next", "fail_randomly", "every_nth", "burst_429", "latency", "timeout", "reject")
 
 blueprint = Blueprint("control", __name__)
 

@@ -7,6 +7,7 @@ state but before the answer is sent (a created client whose id the caller never 
 >>> faults.fail_next(3, status=503, method="POST", path="/clients")
 >>> faults.latency(ms=2000, phase="after")
 >>> faults.latency(ms=400, fraction=0.1, seed=7)   # a tenth of the requests, drawn reproducibly
+>>> faults.every_nth(7, status=429, headers={"Retry-After": "1"})   # the 7th, 14th, ... request
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Rule:
     """One fault; ``remaining`` None means it lasts until removed."""
 
     id: str
-    fault: str  # "fail", "random", "latency" or "timeout"
+    fault: str  # "fail", "random", "every", "latency" or "timeout"
     phase: str = "before"
     methods: frozenset[str] | None = None
     path: str | None = None
@@ -42,6 +43,9 @@ class Rule:
     fraction: float = 0.0
     seconds: float = 0.0
     rng: random.Random | None = field(default=None, repr=False)
+    #: An "every" rule answers each ``every``-th matching request; ``seen`` counts them.
+    every: int = 0
+    seen: int = 0
 
     def matches(self, phase: str, method: str, path: str, kind: str | None) -> bool:
         return (
@@ -63,6 +67,8 @@ class Rule:
         }
         if self.fault == "fail":
             described.update(status=self.status, headers=self.headers)
+        elif self.fault == "every":
+            described.update(every=self.every, status=self.status, headers=self.headers, seen=self.seen)
         elif self.fault == "random":
             described.update(fraction=self.fraction, statuses=list(self.statuses))
         elif self.fault == "latency":
@@ -145,6 +151,29 @@ class Faults:
             headers={"Retry-After": str(retry_after)},
         )
 
+    def every_nth(
+        self,
+        n: int,
+        status: int = 429,
+        *,
+        headers: dict[str, str] | None = None,
+        method: str | Iterable[str] | None = None,
+        path: str | None = None,
+        kind: str | None = None,
+        phase: str = "before",
+    ) -> str:
+        """Every ``n``-th matching request (the n-th, 2n-th, ...) answers ``status``, until removed.
+
+        Every matching request is counted, also those another rule answers; add this rule first
+        to count them all.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        return self._add(
+            "every", phase=phase, method=method, path=path, kind=kind, every=n, status=status,
+            headers=dict(headers or {}),
+        )
+
     def latency(
         self,
         ms: int,
@@ -216,6 +245,12 @@ class Faults:
                     if rule.rng is not None and rule.rng.random() >= rule.fraction:
                         continue  # this request is not one of the share held
                     outcome.delay += rule.seconds
+                elif rule.fault == "every":
+                    rule.seen += 1
+                    if rule.seen % rule.every == 0 and outcome.status is None and not outcome.drop:
+                        outcome.status, outcome.headers = rule.status, dict(rule.headers)
+                        outcome.detail = f"The simulator answers every {rule.every}th request so."
+                    continue  # an "every" rule has no count to spend
                 elif outcome.status is not None or outcome.drop:
                     continue
                 elif rule.fault == "random":
