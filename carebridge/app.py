@@ -17,6 +17,7 @@ from routes.auth import auth
 from routes.console import console
 from routes.console_deliveries import console_deliveries
 from routes.console_messages import console_messages
+from routes.console_pages.admin_api import admin_more
 from routes.console_pages.configuration import console_config
 from routes.console_pages.openapi import openapi
 from routes.console_pages.patients import console_patients
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(console_patients, url_prefix="/admin/patients")
     app.register_blueprint(console_config, url_prefix="/admin/configuration")
     app.register_blueprint(console_people, url_prefix="/admin/people")
+    app.register_blueprint(admin_more, url_prefix="/admin/api")
     app.register_blueprint(openapi, url_prefix="/admin/api")
     return app
 
