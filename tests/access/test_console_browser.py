@@ -8,25 +8,23 @@ with ``CI=true`` that is a failure instead."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, select
 
 from engine.db.models import Message
+from support.browser import chromium, require_chromium
 from support.config import ROOT
 from support.engine_process import start_engine
 from support.hl7_messages import adt
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_PASSWORD = "admin-console-pass-1"
 #: Users the CLI adds: name -> (role, password).
 USERS = {"vera": ("viewer", "vera-viewer-pass-1"), "otto": ("operator", "otto-operator-pass-1"),
@@ -41,12 +39,7 @@ STEP_TIMEOUT_MS = 10_000
 
 @pytest.fixture(scope="module", autouse=True)
 def chromium_present():
-    if CHROMIUM.exists():
-        return
-    message = f"Debian's chromium is missing at {CHROMIUM}: `./dev test` installs it (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-    pytest.skip(message)
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +70,8 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

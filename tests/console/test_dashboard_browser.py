@@ -8,22 +8,20 @@ with ``CI=true`` that is a failure instead."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from simulators.carepatron import CarepatronSimulator
+from support.browser import chromium, require_chromium
 from support.config import TEST_API_KEY
 from support.engine_process import start_engine
 from support.hl7_messages import adt
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_PASSWORD = "admin-dashboard-pass-1"
 #: How long one browser step may take before the test fails (ms).
 STEP_TIMEOUT_MS = 10_000
@@ -33,12 +31,7 @@ REFRESHED_MS = 12_000
 
 @pytest.fixture(scope="module", autouse=True)
 def chromium_present():
-    if CHROMIUM.exists():
-        return
-    message = f"Debian's chromium is missing at {CHROMIUM}: `./dev test` installs it (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-    pytest.skip(message)
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +54,10 @@ def engine(tmp_path_factory, simulator):
 
 @pytest.fixture
 def page(engine):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+    with chromium() as browser:
         context = browser.new_context(base_url=engine.base_url)
         context.set_default_timeout(STEP_TIMEOUT_MS)
         yield context.new_page()
-        browser.close()
 
 
 def test_the_dashboard_counts_a_new_message_and_a_parked_delivery_is_retried_from_the_console(

@@ -12,19 +12,18 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from support.browser import chromium, require_chromium
 from support.config import ROOT, TEST_API_KEY
 from support.engine_process import start_engine, wait_until
 from support.hl7_messages import adt
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_PASSWORD = "admin-browser-pass-1"
 #: Users the CLI adds: name -> (role, password).
 USERS = {"olga": ("operator", "olga-operator-pass-1"), "vic": ("viewer", "vic-viewer-pass-1")}
@@ -38,12 +37,7 @@ STEP_TIMEOUT_MS = 10_000
 
 @pytest.fixture(scope="module", autouse=True)
 def chromium_present():
-    if CHROMIUM.exists():
-        return
-    message = f"Debian's chromium is missing at {CHROMIUM}: `./dev test` installs it (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-    pytest.skip(message)
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +68,8 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def signed_in(browser, engine, name: str, path: str):

@@ -7,23 +7,21 @@ Without /usr/bin/chromium the module is skipped; with ``CI=true`` that is a fail
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from support.browser import chromium, require_chromium
 from support.config import ROOT, write_test_config
 from support.engine_process import start_engine
 from support.hl7_messages import adt
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_PASSWORD = "admin-replay-pass-1"
 INTEGRATOR = ("ines", "ines-integrator-pass-1")
 #: A channel override that maps every patient's birth date to one value: the field a replay changes.
@@ -33,12 +31,7 @@ STEP_TIMEOUT_MS = 10_000
 
 @pytest.fixture(scope="module", autouse=True)
 def chromium_present():
-    if CHROMIUM.exists():
-        return
-    message = f"Debian's chromium is missing at {CHROMIUM}: `./dev test` installs it (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-    pytest.skip(message)
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +56,7 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(engine):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+    with chromium() as browser:
         context = browser.new_context(base_url=engine.base_url)
         context.set_default_timeout(STEP_TIMEOUT_MS)
         page = context.new_page()
@@ -74,7 +66,6 @@ def page(engine):
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(re.compile(r"/admin/messages$"))
         yield page
-        browser.close()
 
 
 def test_an_edited_override_shows_in_the_replay_preview_and_the_replay_applies_it(engine, page):
