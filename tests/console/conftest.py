@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from support.access import sign_in
+from support.access import secured_runtime, sign_in
 
 PASSWORD = "console-test-password"
 
@@ -23,18 +23,7 @@ def mllp_port():
 @pytest.fixture
 def secured(database_url, tmp_path, test_config, mllp_port):
     """An engine runtime with authentication on (the default) and a Flask test client on it."""
-    from carebridge.app import create_app
-    from carebridge.runtime import build_runtime
-    from engine.config.environment import Settings
-    from engine.db.migrations import upgrade
-
-    settings = Settings.from_env({
-        "CAREBRIDGE_DATABASE_URL": database_url, "CAREBRIDGE_BROKER_URL": "memory://",
-        "CAREBRIDGE_VAR_DIR": str(tmp_path / "var"), "CAREBRIDGE_CONFIG": str(test_config),
-        "CAREBRIDGE_MLLP_PORT": str(mllp_port), "CAREBRIDGE_TOKEN_SIGNING_KEY": "test-signing-key-of-32-bytes-or-more"})
-    runtime = build_runtime(settings)
-    upgrade(runtime.database)
-    runtime.client = create_app(runtime).test_client()
+    runtime = secured_runtime(database_url, tmp_path / "var", test_config, CAREBRIDGE_MLLP_PORT=str(mllp_port))
     yield runtime
     runtime.close()
 
