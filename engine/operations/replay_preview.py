@@ -11,7 +11,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from sqlalchemy import select
@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from engine.db.database import Database
 from engine.db.models import HL7_CONTENT_TYPE, Message, MessageResource, ResourceVersion
 from engine.operations.replay import UnreplayableMessage
-from engine.repository.merge import merge_update
-from engine.repository.resources import FhirRepository, _fold_same_identity, _rewrite_references
+from engine.repository.resources import FhirRepository
 from engine.repository.validation import ResourceInvalid, validate_resource
 from foundation import decimal_json
 from mappings.errors import MappingError
@@ -172,24 +171,10 @@ def preview_replay(database: Database, repository: FhirRepository, mapper: Mappe
 
 def _as_replay_writes(session: Session, repository: FhirRepository,
                       result: MappingResult) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """Each resource as :meth:`FhirRepository.apply_mapping` would save it: (type, stored id or ``None``, content).
-
-    The same steps, read-only: identities resolved without locks, new resources left without an id."""
-    placeholders: dict[str, str] = {}
-    targets = []
-    for item in _fold_same_identity(result.resources):
-        existing = repository.resolve_identity(session, item.resource_type, item.identity)
-        for full_url in item.aliases:
-            placeholders[full_url] = f"{item.resource_type}/{existing or full_url}"
-        targets.append((item.mapped, existing))
-    writes = []
-    for item, existing in targets:
-        resource = _rewrite_references(item.resource, placeholders)
-        if existing and not item.replace:
-            item = replace(item, remove=_rewrite_references(item.remove, placeholders))
-            resource = merge_update(repository.current(session, item.resource_type, existing) or {}, resource, item)
-        writes.append((item.resource_type, existing, resource))
-    return writes
+    """Each resource as :meth:`FhirRepository.apply_mapping` would save it: (type, stored id or ``None``, content),
+    planned by the repository itself, read-only (no identity locks)."""
+    return [(p.resource_type, p.existing, p.resource)
+            for p in repository.plan_mapping(session, result.resources, lock=False)]
 
 
 def _last_written(session: Session, message_id: int) -> dict[tuple[str, str], tuple[int, dict[str, Any] | None]]:

@@ -208,26 +208,43 @@ class FhirRepository:
         Resources of the message that share an identity are written as one. An update merges
         with the stored version as :mod:`engine.repository.merge` describes.
         """
+        return [self.save(session, planned.resource, resource_id=planned.resource_id, message_id=message_id)
+                for planned in self.plan_mapping(session, mapped)]
+
+    def plan_mapping(self, session: Session, mapped: list[MappedResource], *, lock: bool = True) -> list[PlannedWrite]:
+        """What :meth:`apply_mapping` would save, without saving: each resource with its identity resolved,
+        placeholders made references and an update merged with the stored version. ``lock=False`` takes no
+        identity locks (a read-only preview)."""
         placeholders: dict[str, str] = {}
         targets: list[tuple[MappedResource, str | None]] = []
         for item in _fold_same_identity(mapped):
-            # Serialise identity decisions per identity, so concurrent messages do not both create.
-            for param, value in item.identity:
-                self.database.lock(session, f"identity:{item.resource_type}:{param}:{value}")
+            if lock:  # serialise identity decisions per identity, so concurrent messages do not both create
+                for param, value in item.identity:
+                    self.database.lock(session, f"identity:{item.resource_type}:{param}:{value}")
             existing = self.resolve_identity(session, item.resource_type, item.identity)
             resource_id = existing or str(uuid.uuid4())
             for full_url in item.aliases:
                 placeholders[full_url] = f"{item.resource_type}/{resource_id}"
             targets.append((item.mapped, existing))
-        outcomes = []
+        planned = []
         for item, existing in targets:
             resource = _rewrite_references(item.resource, placeholders)
             resource_id = placeholders[item.full_url].split("/", 1)[1]
             if existing and not item.replace:
                 item = replace(item, remove=_rewrite_references(item.remove, placeholders))
                 resource = merge_update(self.current(session, item.resource_type, existing) or {}, resource, item)
-            outcomes.append(self.save(session, resource, resource_id=resource_id, message_id=message_id))
-        return outcomes
+            planned.append(PlannedWrite(item.resource_type, resource_id, existing, resource))
+        return planned
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """One resource a mapping would save: its id (new when ``existing`` is ``None``) and content."""
+
+    resource_type: str
+    resource_id: str
+    existing: str | None
+    resource: dict[str, Any]
 
 
 @dataclass
